@@ -1,0 +1,1 @@
+"""Trial pipeline: spec -> training loop -> evaluation -> result; Ray/MLflow at thin edges."""
