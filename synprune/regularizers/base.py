@@ -14,14 +14,60 @@ Call order inside ``synprune.pipeline.train``::
     each epoch:      metrics.update(reg.metrics())            # logged as metric history
     evaluation:      y_hat = reg.predict(model, x)           # MC dropout: mean of T passes
     checkpoints:     reg.state_dict() / reg.load_state_dict() beside the model's
+
+On resume the loop calls ``attach`` first and ``load_state_dict`` after it (a regularizer may
+also accept ``load_state_dict`` before ``attach`` and apply it there).
+
+``params()`` returns the constructor keywords, so ``create_regularizer(name, **reg.params())``
+rebuilds an equivalent regularizer (spec round trip). Constructors validate their params with
+the helpers below and raise ``ValueError`` naming the argument, its value and the allowed range.
 """
 
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
+
+
+def check_real(
+    name: str,
+    value: object,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as float if it is a finite real number in the interval, else ValueError.
+
+    The message names the argument, its value and the allowed interval, e.g.
+    ``final_sparsity must be a number in [0, 1), got 1.2``.
+    """
+    lb, rb = ("(" if low_open else "["), (")" if high_open else "]")
+    interval = f"{lb}{low:g}, {high:g}{rb}"
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer in ``[low, high]`` (``high=None``: no bound)."""
+    ok = isinstance(value, Integral) and not isinstance(value, bool)
+    if ok:
+        v = int(value)  # type: ignore[arg-type]
+        ok = v >= low and (high is None or v <= high)
+    if not ok:
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {rng}, got {value!r}")
+    return int(value)  # type: ignore[arg-type]
 
 
 class Regularizer:
@@ -57,11 +103,16 @@ class Regularizer:
         return {}
 
     def params(self) -> dict[str, Any]:
-        """The regularizer's own hyperparameters (for logging / spec round trip)."""
+        """The constructor keywords (for logging / spec round trip)."""
         return {}
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume bit-identically (beside model and optimizer state)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"

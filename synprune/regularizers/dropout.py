@@ -1,0 +1,35 @@
+"""Baselines: no regularization (``none``) and standard dropout (``dropout``).
+
+Both only tell the model factory which dropout probability to build with
+(``model_kwargs()``); prediction is one deterministic pass in eval mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synprune.regularizers.base import Regularizer, check_real
+
+
+class NoRegularizer(Regularizer):
+    """``none``: the model is built with ``dropout=0.0`` and nothing else happens."""
+
+    name = "none"
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {"dropout": 0.0}
+
+
+class DropoutRegularizer(Regularizer):
+    """``dropout``: the model is built with dropout probability ``p`` in [0, 1)."""
+
+    name = "dropout"
+
+    def __init__(self, *, p: float = 0.2) -> None:
+        self.p = check_real("p", p, 0.0, 1.0, high_open=True)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {"dropout": self.p}
+
+    def params(self) -> dict[str, Any]:
+        return {"p": self.p}

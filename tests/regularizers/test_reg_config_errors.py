@@ -1,0 +1,96 @@
+"""Every bad configuration raises ValueError naming the argument (and its allowed range)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from torch import nn
+
+from synprune.regularizers import SynapticPruning, create_regularizer, cubic_sparsity
+
+GOOD: dict[str, Any] = {"final_sparsity": 0.5, "start_step": 0, "end_step": 10}
+
+PRUNER_BAD = [
+    ({"final_sparsity": 1.2}, r"final_sparsity.*\[0, 1\).*1\.2"),  # the paper code took 1.2
+    ({"final_sparsity": 1.0}, "final_sparsity"),
+    ({"final_sparsity": -0.1}, "final_sparsity"),
+    ({"final_sparsity": float("nan")}, "final_sparsity"),
+    ({"final_sparsity": "0.5"}, "final_sparsity"),
+    ({"initial_sparsity": 0.6}, r"initial_sparsity.*\[0, 0\.5\]"),
+    ({"initial_sparsity": -0.1}, "initial_sparsity"),
+    ({"start_step": 10, "end_step": 10}, "end_step.*start_step"),
+    ({"start_step": 20, "end_step": 10}, "end_step.*start_step"),
+    ({"start_step": -1}, r"start_step.*>= 0"),
+    ({"start_step": 1.5}, "start_step"),
+    ({"prune_every": 0}, r"prune_every.*>= 1"),
+    ({"prune_every": True}, "prune_every"),
+    ({"schedule": "linear"}, r"schedule.*ease_in.*ease_out"),
+]
+
+
+@pytest.mark.parametrize(("override", "match"), PRUNER_BAD)
+def test_pruner_bad_config(override: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SynapticPruning(nn.Linear(3, 3), **{**GOOD, **override})
+
+
+def test_nothing_to_prune_names_the_module_types() -> None:
+    model = nn.Sequential(nn.LayerNorm(4), nn.Embedding(5, 4))
+    with pytest.raises(ValueError, match=r"nothing to prune.*nn\.Linear.*Conv1d.*LSTM"):
+        SynapticPruning(model, **GOOD)
+
+
+def test_model_must_be_a_module() -> None:
+    with pytest.raises(ValueError, match="model"):
+        SynapticPruning("not a model", **GOOD)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((5, 0.1, 1.0, 0, 10), "final_sparsity"),
+        ((5, 0.6, 0.5, 0, 10), "initial_sparsity"),
+        ((5, 0.0, 0.5, 10, 5), "end_step"),
+        ((5, 0.0, 0.5, -3, 5), "start_step"),
+        (("5", 0.0, 0.5, 0, 10), "step"),
+    ],
+)
+def test_schedule_bad_args(args: tuple[Any, ...], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        cubic_sparsity(*args)
+    with pytest.raises(ValueError, match="schedule"):
+        cubic_sparsity(5, 0.0, 0.5, 0, 10, schedule="cosine")
+
+
+REG_BAD = [
+    ("dropout", {"p": 1.0}, r"p must be a number in \[0, 1\)"),
+    ("dropout", {"p": -0.1}, "p "),
+    ("mc_dropout", {"p": 0.0}, r"p must be a number in \(0, 1\)"),
+    ("mc_dropout", {"samples": 0}, r"samples.*>= 1"),
+    ("mc_dropout", {"samples": 2.5}, "samples"),
+    ("synaptic", {"final_sparsity": 1.2}, "final_sparsity"),
+    ("synaptic", {"initial_sparsity": 0.9}, "initial_sparsity"),
+    ("synaptic", {"start_frac": 1.0}, r"start_frac.*\[0, 1\)"),
+    ("synaptic", {"start_frac": 0.5, "end_frac": 0.5}, r"end_frac.*\(0\.5, 1\]"),
+    ("synaptic", {"end_frac": 1.5}, "end_frac"),
+    ("synaptic", {"prune_every": 0}, "prune_every"),
+    ("synaptic", {"schedule": "linear"}, "schedule"),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "match"), REG_BAD)
+def test_regularizer_bad_params(name: str, params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        create_regularizer(name, **params)
+
+
+def test_unknown_regularizer_lists_the_registered_ones() -> None:
+    with pytest.raises(ValueError, match=r"mc_dropout.*none.*synaptic"):
+        create_regularizer("l2")
+
+
+def test_synaptic_attach_rejects_bad_total_steps() -> None:
+    reg = create_regularizer("synaptic")
+    with pytest.raises(ValueError, match="total_steps"):
+        reg.attach(nn.Linear(3, 3), total_steps=0)
