@@ -1,0 +1,108 @@
+"""The trial result schema: one row per trial, failures included."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: final metrics every finished trial reports (logged as MLflow metrics)
+FINAL_METRICS = (
+    "test_mae",
+    "test_rmse",
+    "test_mse",
+    "naive_mae",
+    "naive_rmse",
+    "val_loss",
+    "epochs_run",
+    "best_epoch",
+    "final_sparsity",
+    "train_seconds",
+)
+
+
+@functools.cache
+def git_sha() -> str:
+    """Commit of the synprune checkout running this code ("unknown" outside a git checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        sha = out.stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@dataclass
+class TrialResult:
+    """What one trial produced. ``status`` is ``finished`` or ``failed`` (then ``error`` says why).
+
+    Metrics are in the target's original units; ``naive_mae`` is the persistence forecast
+    (last observed value repeated) on the same test windows.
+    """
+
+    spec: dict[str, Any]
+    spec_id: str
+    status: str = "finished"
+    error: str = ""
+    test_mae: float = float("nan")
+    test_rmse: float = float("nan")
+    test_mse: float = float("nan")
+    naive_mae: float = float("nan")
+    naive_rmse: float = float("nan")
+    val_loss: float = float("nan")
+    epochs_run: int = 0
+    best_epoch: int = 0
+    final_sparsity: float = 0.0
+    train_seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    git_sha: str = field(default_factory=git_sha)
+    mlflow_run_id: str = ""
+
+    @classmethod
+    def failed(cls, spec: dict[str, Any], spec_id: str, error: str) -> TrialResult:
+        return cls(spec=spec, spec_id=spec_id, status="failed", error=error)
+
+    def metrics(self) -> dict[str, float]:
+        """The final metrics as floats (NaN where the trial failed)."""
+        return {k: float(getattr(self, k)) for k in FINAL_METRICS}
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``train --json`` object: metrics, status and the resolved spec."""
+        d = dataclasses.asdict(self)
+        d.pop("history")
+        return d
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat row for tables: spec keys, status, metrics, provenance."""
+        s = self.spec
+        row: dict[str, Any] = {
+            "spec_id": self.spec_id,
+            "dataset": s["dataset"],
+            "model": s["model"]["name"],
+            "regularizer": s["regularizer"]["name"],
+            "seq_len": s["seq_len"],
+            "horizon": s["horizon"],
+            "seed": s["seed"],
+            "status": self.status,
+            "error": self.error,
+        }
+        row.update(self.metrics())
+        row.update(git_sha=self.git_sha, mlflow_run_id=self.mlflow_run_id)
+        return row
