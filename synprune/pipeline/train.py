@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from synprune.datasets import WindowedData
@@ -72,7 +73,8 @@ def fit(
     ``model`` may be a DDP wrapper; ``attach_to`` is then the inner module the regularizer
     sees. With ``world_size > 1`` every rank draws the same seeded permutation and takes the
     disjoint slice ``perm[rank::world_size]`` (truncated so all ranks run the same number of
-    steps), so the ranks together see each training window once per epoch.
+    steps), so the ranks together see each training window once per epoch; the epoch's
+    ``train_loss`` is then averaged over all ranks (the default process group).
     """
     device = torch.device(device)
     inner = attach_to if attach_to is not None else model
@@ -111,7 +113,7 @@ def fit(
             step += 1
             regularizer.after_optimizer_step(step)
             loss_sum += loss.detach().double() * idx.numel()
-        train_loss = float(loss_sum) / max(1, perm.numel())
+        train_loss = _mean_over_ranks(loss_sum, perm.numel(), world_size)
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}")
         val_loss = validation_loss(inner, regularizer, data, train.batch_size, device)
@@ -141,6 +143,16 @@ def fit(
         regularizer.load_state_dict(best_state["regularizer"])
     result.seconds = time.perf_counter() - t_start
     return result
+
+
+def _mean_over_ranks(total: torch.Tensor, count: int, world_size: int) -> float:
+    """``total / count`` summed over the data-parallel ranks (one all-reduce per epoch), so
+    every rank logs the same train loss: the mean over all windows of the epoch."""
+    if world_size > 1 and dist.is_available() and dist.is_initialized():
+        buf = torch.stack((total, torch.full_like(total, count)))
+        dist.all_reduce(buf)
+        total, count = buf[0], int(buf[1])
+    return float(total) / max(1, count)
 
 
 def validation_loss(

@@ -80,10 +80,13 @@ def run_trial(
     """Run one trial in this process and return its result; errors propagate.
 
     ``data`` lets a caller (the sweep) load a dataset once and share it across trials.
-    Single-process only: ``spec.workers > 1`` is run by ``synprune.pipeline.distributed``.
+    ``spec.workers > 1`` is handed to ``synprune.pipeline.distributed.run_distributed_trial``
+    (Ray Train workers with DDP, imported only then); ``on_epoch`` still runs in this thread.
     """
-    if spec.workers != 1:
-        raise ValueError("run_trial runs single-worker specs; workers > 1 go through Ray Train")
+    if spec.workers > 1:
+        from synprune.pipeline.distributed import run_distributed_trial
+
+        return run_distributed_trial(spec, data, on_epoch=on_epoch)
     data = data if data is not None else load_series(spec)
     windows = prepare_windows(data, spec.seq_len, spec.horizon)
     device = resolve_device(spec.train.device)
@@ -91,8 +94,9 @@ def run_trial(
         torch.set_num_threads(spec.train.num_threads)
     model, regularizer = build(spec, windows)
     model.to(device)
-    fitted = fit(model, regularizer, windows, spec.train, seed=spec.seed, device=device,
-                 on_epoch=on_epoch)
+    fitted = fit(
+        model, regularizer, windows, spec.train, seed=spec.seed, device=device, on_epoch=on_epoch
+    )
     return finish(spec, model, regularizer, windows, fitted, device, list(data.notes))
 
 
@@ -106,7 +110,7 @@ def run_trial_safe(
     t0 = time.perf_counter()
     try:
         return run_trial(spec, data, on_epoch=on_epoch)
-    except Exception as exc:  # noqa: BLE001 - recorded, not swallowed
+    except Exception as exc:
         result = TrialResult.failed(spec.to_dict(), spec.spec_id, _describe(exc))
         result.train_seconds = time.perf_counter() - t0
         return result

@@ -150,3 +150,20 @@ def k_smallest_flat(mags: torch.Tensor, k: int) -> torch.Tensor:
         keep_ties = int(ties.sum()) - extra
         sel &= ~ties | (torch.cumsum(ties, 0) <= keep_ties)
     return sel
+
+
+def magnitudes(
+    tensors: Sequence[torch.Tensor], buf: torch.Tensor | None, device: torch.device
+) -> torch.Tensor:
+    """``|x|`` of all ``tensors``, flattened and concatenated in order, on ``device``.
+
+    Written into ``buf`` when it fits (same length, dtype, device), else into a new buffer, which
+    is returned for reuse. float64 if any tensor is float64, else float32 (exact for
+    fp16/bf16/fp32 weights, so the ranking equals the one of the weights' own dtype).
+    """
+    dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+    n = sum(t.numel() for t in tensors)
+    if buf is None or buf.dtype != dtype or buf.numel() != n or buf.device != device:
+        buf = torch.empty(n, dtype=dtype, device=device)
+    torch.cat([t.detach().reshape(-1).to(device) for t in tensors], out=buf)
+    return buf.abs_()

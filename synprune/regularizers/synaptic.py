@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from synprune.regularizers import sharding
 from synprune.regularizers.base import Regularizer, check_int, check_real
 from synprune.regularizers.distributed import smallest_k_mask
 from synprune.regularizers.schedules import cubic_sparsity, validate_schedule
-from synprune.regularizers.selection import Patterns, k_smallest_flat, select_prunable
+from synprune.regularizers.selection import Patterns, k_smallest_flat, magnitudes, select_prunable
 
 _STATE_VERSION = 1
 
@@ -59,9 +60,10 @@ class SynapticPruning:
     device), ``state_dict()`` / ``load_state_dict()`` (step counter and masks: resume is
     bit-identical), ``report()``, ``remove()`` (drop the hooks; masked weights stay zero).
 
-    ``group``: a process group over which the prunable parameters are *disjoint shards* (e.g.
-    FSDP); ``N`` and the ranking are then global. Leave ``None`` for single-process or DDP
-    (every rank then selects locally and, with identical weights, identically).
+    ``group``: a process group over which the prunable parameters are *disjoint shards*
+    (``N`` and ranking global); ``None`` for one process or DDP (masks are not module buffers;
+    replicas select locally and identically). ``DTensor`` parameters (FSDP2; build the pruner
+    after ``fully_shard``) set the group from their mesh: see :mod:`~.sharding`.
     Memory: one bool per prunable weight, plus a float32 scratch buffer of the same length
     allocated at the first update.
     """
@@ -87,19 +89,19 @@ class SynapticPruning:
             initial_sparsity, final_sparsity, start_step, end_step, schedule
         )  # fmt: skip
         self.prune_every = check_int("prune_every", prune_every, 1)
-        self.group = group
         chosen = select_prunable(model, include, exclude)
         self._names: list[str] = [n for n, _ in chosen]
         self._params: list[nn.Parameter] = [p for _, p in chosen]
+        self.group = sharding.resolve_group(self._names, self._params, group)
         # Internal masks, True = PRUNED: one flat bool tensor (all tensors in selection order)
         # with per-parameter views, so a mask update is a handful of whole-model tensor ops.
-        self._sizes = [p.numel() for p in self._params]
+        self._sizes = [sharding.local(p).numel() for p in self._params]  # this rank's shard
         self._flat = torch.zeros(sum(self._sizes), dtype=torch.bool, device=self._params[0].device)
         self._pruned = self._views(self._flat)
         self._buf: torch.Tensor | None = None  # |w| scratch buffer, allocated at 1st update
         self._counts: list[int] = [0] * len(self._params)  # pruned per tensor (local)
         self._applied = False  # masks already re-applied since the last step() (post-hook)
-        self._n_total = self._global_sum(sum(p.numel() for p in self._params))
+        self._n_total = sharding.global_sum(sum(self._sizes), self.group)
         self._n_masked = 0  # global
         self._step = 0
         self._optimizers: list[torch.optim.Optimizer] = []
@@ -119,9 +121,13 @@ class SynapticPruning:
 
     @property
     def masks(self) -> dict[str, torch.Tensor]:
-        """``{name: BoolTensor}``, True = kept / active, False = pruned (fresh tensors)."""
+        """``{name: BoolTensor}``, True = kept / active, False = pruned (fresh tensors;
+        ``DTensor`` sharded like the parameter for ``DTensor`` parameters)."""
         self._sync_device()
-        return {n: ~m for n, m in zip(self._names, self._pruned)}
+        return {
+            n: sharding.like_param(~m, p)
+            for n, m, p in zip(self._names, self._pruned, self._params)
+        }
 
     @property
     def current_step(self) -> int:
@@ -213,7 +219,7 @@ class SynapticPruning:
                 f"{sorted(self._names)}"
             )
         for i, name in enumerate(self._names):
-            keep = masks[name]
+            keep = sharding.local(masks[name])
             if tuple(keep.shape) != tuple(self._pruned[i].shape):
                 raise ValueError(
                     f"mask {name!r} has shape {tuple(keep.shape)}, "
@@ -228,10 +234,10 @@ class SynapticPruning:
         self._zero_optimizer_state(self._optimizers)
 
     def report(self) -> dict[str, Any]:
-        """Per-tensor ``numel`` / ``pruned`` / ``sparsity`` and the global figures."""
+        """Per-tensor ``numel`` / ``pruned`` / ``sparsity`` (local shard) and global figures."""
         tensors = {
-            n: {"numel": p.numel(), "pruned": c, "sparsity": c / p.numel() if p.numel() else 0.0}
-            for n, p, c in zip(self._names, self._params, self._counts)
+            n: {"numel": k, "pruned": c, "sparsity": c / k if k else 0.0}
+            for n, k, c in zip(self._names, self._sizes, self._counts)
         }
         return {
             "step": self._step,
@@ -253,19 +259,10 @@ class SynapticPruning:
         )
 
     # ----------------------------------------------------------------- internals
-    def _global_sum(self, value: int) -> int:
-        if self.group is None:
-            return value
-        import torch.distributed as dist  # lazy: only for sharded use
-
-        t = torch.tensor([value], dtype=torch.int64)
-        if dist.get_backend(self.group) == "nccl":  # type: ignore[arg-type]
-            t = t.cuda()
-        dist.all_reduce(t, group=self.group)  # type: ignore[arg-type]
-        return int(t.item())
-
     def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        return [v.view(p.shape) for v, p in zip(flat.split(self._sizes), self._params)]
+        return [
+            v.view(sharding.local(p).shape) for v, p in zip(flat.split(self._sizes), self._params)
+        ]
 
     def _sync_device(self) -> None:
         """Follow ``model.to(device)``: keep the masks on the parameters' device."""
@@ -275,15 +272,9 @@ class SynapticPruning:
             self._pruned = self._views(self._flat)
             self._buf = None
 
-    def _mask(self, i: int) -> torch.Tensor:
-        """Pruned-mask of tensor i on its parameter's device."""
-        m, dev = self._pruned[i], self._params[i].device
-        return m if m.device == dev else m.to(dev)
-
     def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
         def hook(p: torch.Tensor) -> None:
-            if self._counts[i] and p.grad is not None:
-                p.grad.masked_fill_(self._mask(i), 0)
+            sharding.zero_masked([p.grad], [self._pruned[i]], [self._counts[i]])
 
         return hook
 
@@ -291,28 +282,17 @@ class SynapticPruning:
     def _pre_step_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         # Second line of defence for gradients written after accumulation (e.g. DDP copies
         # all-reduced buckets back into .grad): the optimizer must never see them.
-        for i, p in enumerate(self._params):
-            if self._counts[i] and p.grad is not None:
-                p.grad.masked_fill_(self._mask(i), 0)
+        sharding.zero_masked([p.grad for p in self._params], self._pruned, self._counts)
 
     def _post_step_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         self._apply_masks()
         self._applied = True
 
-    @torch.no_grad()
     def _apply_masks(self) -> None:
-        for i, p in enumerate(self._params):
-            if self._counts[i]:
-                p.masked_fill_(self._mask(i), 0)
+        sharding.zero_masked(self._params, self._pruned, self._counts)
 
-    @torch.no_grad()
     def _zero_optimizer_state(self, optimizers: list[torch.optim.Optimizer]) -> None:
-        for opt in optimizers:
-            for i, p in enumerate(self._params):
-                state = opt.state.get(p) if self._counts[i] else None
-                for v in (state or {}).values():
-                    if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                        v.masked_fill_(self._mask(i).to(v.device), 0)
+        sharding.zero_optimizer_state(optimizers, self._params, self._pruned, self._counts)
 
     @torch.no_grad()
     def _prune_to(self, target_count: int) -> None:
@@ -322,13 +302,10 @@ class SynapticPruning:
             return
         self._sync_device()
         flat = self._flat
-        f64 = any(p.dtype == torch.float64 for p in self._params)
-        dtype = torch.float64 if f64 else torch.float32  # exact for fp16/bf16/fp32 weights
-        if self._buf is None or self._buf.dtype != dtype:
-            self._buf = torch.empty(flat.numel(), dtype=dtype, device=flat.device)
-        mags = self._buf  # |w| of every prunable weight, concatenated in selection order
-        torch.cat([p.detach().reshape(-1).to(flat.device) for p in self._params], out=mags)
-        mags.abs_()
+        # |w| of every prunable weight (local shard), concatenated in selection order
+        mags = self._buf = magnitudes(
+            [sharding.local(p) for p in self._params], self._buf, flat.device
+        )
         any_pruned = any(self._counts)
         active = ~flat if any_pruned else None
         if active is not None:
