@@ -1,4 +1,4 @@
-"""Shared fixtures. Real datasets come from SYNPRUNE_DATA_DIR (CI points it at ../shared/datasets)."""
+"""Shared fixtures. Real datasets come from SYNPRUNE_DATA_DIR (CI: ../shared/datasets)."""
 
 from __future__ import annotations
 

@@ -18,12 +18,27 @@ from synprune.errors import InputError
 # verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("synprune.pipeline.commands.train", "run one trial (no Ray, no MLflow)"),
-    "sweep": ("synprune.pipeline.commands.sweep", "run a grid of trials on Ray Tune, tracked in MLflow"),
-    "tune": ("synprune.pipeline.commands.tune", "tune schedule / dropout hyperparameters with Optuna"),
-    "stats": ("synprune.pipeline.commands.stats", "rank regularizers from stored runs (Friedman, Nemenyi)"),
+    "sweep": (
+        "synprune.pipeline.commands.sweep",
+        "run a grid of trials on Ray Tune, tracked in MLflow",
+    ),
+    "tune": (
+        "synprune.pipeline.commands.tune",
+        "tune schedule / dropout hyperparameters with Optuna",
+    ),
+    "stats": (
+        "synprune.pipeline.commands.stats",
+        "rank regularizers from stored runs (Friedman, Nemenyi)",
+    ),
     "ui": ("synprune.pipeline.commands.ui", "open the MLflow UI on the run store"),
-    "datasets": ("synprune.pipeline.commands.datasets", "list, fetch or check the shipped datasets"),
-    "demo": ("synprune.pipeline.commands.demo", "train a small LSTM with and without synaptic pruning"),
+    "datasets": (
+        "synprune.pipeline.commands.datasets",
+        "list, fetch or check the shipped datasets",
+    ),
+    "demo": (
+        "synprune.pipeline.commands.demo",
+        "train a small LSTM with and without synaptic pruning",
+    ),
 }
 
 

@@ -23,7 +23,7 @@ from synprune.errors import ConfigError
 _MODEL_RUNTIME_ARGS = frozenset({"n_features", "seq_len", "horizon", "dropout"})
 
 
-class FrozenParams(dict):  # noqa: FURB189 - a dict subclass keeps JSON/pickle/Ray happy
+class FrozenParams(dict):
     """A read-only dict (hashable by content) used for component parameters."""
 
     def _readonly(self, *_: object, **__: object) -> None:
@@ -80,23 +80,55 @@ class TrainSpec:
     num_threads: int = 0  # 0 = leave torch's default
 
     def __post_init__(self) -> None:
-        _check(_is_int(self.epochs) and 1 <= self.epochs <= 10_000, "train.epochs", self.epochs,
-               "an integer in [1, 10000]")
-        _check(_is_int(self.batch_size) and 1 <= self.batch_size <= 1 << 20, "train.batch_size",
-               self.batch_size, "an integer in [1, 1048576]")
+        _check(
+            _is_int(self.epochs) and 1 <= self.epochs <= 10_000,
+            "train.epochs",
+            self.epochs,
+            "an integer in [1, 10000]",
+        )
+        _check(
+            _is_int(self.batch_size) and 1 <= self.batch_size <= 1 << 20,
+            "train.batch_size",
+            self.batch_size,
+            "an integer in [1, 1048576]",
+        )
         _check(_is_num(self.lr) and 0 < self.lr <= 10, "train.lr", self.lr, "a number in (0, 10]")
-        _check(_is_num(self.weight_decay) and 0 <= self.weight_decay < 1, "train.weight_decay",
-               self.weight_decay, "a number in [0, 1)")
-        _check(_is_int(self.patience) and 0 <= self.patience, "train.patience", self.patience,
-               "an integer >= 0 (0 disables early stopping)")
-        _check(_is_num(self.min_delta) and self.min_delta >= 0, "train.min_delta", self.min_delta,
-               "a number >= 0")
-        _check(_is_num(self.grad_clip) and self.grad_clip >= 0, "train.grad_clip", self.grad_clip,
-               "a number >= 0 (0 = no clipping)")
-        _check(self.device in ("cpu", "cuda", "auto"), "train.device", self.device,
-               "one of cpu, cuda, auto")
-        _check(_is_int(self.num_threads) and self.num_threads >= 0, "train.num_threads",
-               self.num_threads, "an integer >= 0 (0 = torch default)")
+        _check(
+            _is_num(self.weight_decay) and 0 <= self.weight_decay < 1,
+            "train.weight_decay",
+            self.weight_decay,
+            "a number in [0, 1)",
+        )
+        _check(
+            _is_int(self.patience) and self.patience >= 0,
+            "train.patience",
+            self.patience,
+            "an integer >= 0 (0 disables early stopping)",
+        )
+        _check(
+            _is_num(self.min_delta) and self.min_delta >= 0,
+            "train.min_delta",
+            self.min_delta,
+            "a number >= 0",
+        )
+        _check(
+            _is_num(self.grad_clip) and self.grad_clip >= 0,
+            "train.grad_clip",
+            self.grad_clip,
+            "a number >= 0 (0 = no clipping)",
+        )
+        _check(
+            self.device in ("cpu", "cuda", "auto"),
+            "train.device",
+            self.device,
+            "one of cpu, cuda, auto",
+        )
+        _check(
+            _is_int(self.num_threads) and self.num_threads >= 0,
+            "train.num_threads",
+            self.num_threads,
+            "an integer >= 0 (0 = torch default)",
+        )
 
 
 def _model_names() -> list[str]:
@@ -116,8 +148,7 @@ def _resolve_model(spec: ComponentSpec) -> ComponentSpec:
     accepted = {
         n: p.default
         for n, p in sig.parameters.items()
-        if n not in _MODEL_RUNTIME_ARGS
-        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if n not in _MODEL_RUNTIME_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     }
     unknown = sorted(set(spec.params) - set(accepted))
     if unknown:
@@ -171,20 +202,44 @@ class TrialSpec:
             object.__setattr__(self, "train", _build(TrainSpec, self.train, "train"))
         names = list_datasets()
         is_csv = isinstance(self.dataset, str) and self.dataset.startswith("csv:")
-        _check(isinstance(self.dataset, str) and (self.dataset in names or is_csv), "dataset",
-               self.dataset, ", ".join(names) + ", or csv:PATH")
+        _check(
+            isinstance(self.dataset, str) and (self.dataset in names or is_csv),
+            "dataset",
+            self.dataset,
+            ", ".join(names) + ", or csv:PATH",
+        )
         if is_csv:
             _check(len(self.dataset) > 4, "dataset", self.dataset, "csv:PATH with a file path")
-            _check(isinstance(self.target, str) and bool(self.target), "target", self.target,
-                   "the target column name (required for csv:PATH datasets)")
-        _check(_is_int(self.seq_len) and 1 <= self.seq_len <= 100_000, "seq_len", self.seq_len,
-               "an integer in [1, 100000]")
-        _check(_is_int(self.horizon) and 1 <= self.horizon <= 10_000, "horizon", self.horizon,
-               "an integer in [1, 10000]")
-        _check(_is_int(self.seed) and 0 <= self.seed < 2**31, "seed", self.seed,
-               "an integer in [0, 2**31)")
-        _check(_is_int(self.workers) and 1 <= self.workers <= 1024, "workers", self.workers,
-               "an integer in [1, 1024]")
+            _check(
+                isinstance(self.target, str) and bool(self.target),
+                "target",
+                self.target,
+                "the target column name (required for csv:PATH datasets)",
+            )
+        _check(
+            _is_int(self.seq_len) and 1 <= self.seq_len <= 100_000,
+            "seq_len",
+            self.seq_len,
+            "an integer in [1, 100000]",
+        )
+        _check(
+            _is_int(self.horizon) and 1 <= self.horizon <= 10_000,
+            "horizon",
+            self.horizon,
+            "an integer in [1, 10000]",
+        )
+        _check(
+            _is_int(self.seed) and 0 <= self.seed < 2**31,
+            "seed",
+            self.seed,
+            "an integer in [0, 2**31)",
+        )
+        _check(
+            _is_int(self.workers) and 1 <= self.workers <= 1024,
+            "workers",
+            self.workers,
+            "an integer in [1, 1024]",
+        )
         object.__setattr__(self, "model", _resolve_model(self.model))
         object.__setattr__(self, "regularizer", _resolve_regularizer(self.regularizer))
 
@@ -223,13 +278,17 @@ class TrialSpec:
         allowed = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - allowed)
         if unknown:
-            raise ConfigError(f"unknown spec field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+            raise ConfigError(
+                f"unknown spec field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
+            )
         for key in ("model", "regularizer"):
             v = d.get(key)
             if isinstance(v, Mapping):
                 extra = sorted(set(v) - {"name", "params"})
                 if extra:
-                    raise ConfigError(f"{key}.{extra[0]} is not allowed; use {key}.name / {key}.params")
+                    raise ConfigError(
+                        f"{key}.{extra[0]} is not allowed; use {key}.name / {key}.params"
+                    )
                 d[key] = ComponentSpec(v.get("name", ""), v.get("params", {}) or {})
         if isinstance(d.get("train"), Mapping):
             d["train"] = _build(TrainSpec, d["train"], "train")
@@ -258,7 +317,11 @@ class TrialSpec:
                     allowed = ", ".join(f.name for f in dataclasses.fields(TrainSpec))
                     raise ConfigError(f"--set {key}: unknown train field; allowed: {allowed}")
                 d["train"][parts[1]] = value
-            elif len(parts) == 1 and parts[0] in d and parts[0] not in ("model", "regularizer", "train"):
+            elif (
+                len(parts) == 1
+                and parts[0] in d
+                and parts[0] not in ("model", "regularizer", "train")
+            ):
                 d[parts[0]] = value
             else:
                 raise ConfigError(
@@ -282,7 +345,9 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
     allowed = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - allowed)
     if unknown:
-        raise ConfigError(f"{prefix}.{unknown[0]} is not a field; allowed: {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"{prefix}.{unknown[0]} is not a field; allowed: {', '.join(sorted(allowed))}"
+        )
     return cls(**values)
 
 

@@ -13,9 +13,8 @@ import torch
 from synprune.datasets import load_dataset, prepare_windows
 from synprune.pipeline.cli import main
 from synprune.pipeline.spec import ComponentSpec, TrainSpec, TrialSpec
-from synprune.pipeline.train import validation_loss
+from synprune.pipeline.train import fit, validation_loss
 from synprune.pipeline.trial import build, run_trial
-from synprune.pipeline.train import fit
 
 
 def _spec(reg: ComponentSpec | None = None, **train: object) -> TrialSpec:
@@ -91,21 +90,47 @@ def test_naive_mae_is_persistence_on_the_test_windows(synthetic) -> None:
 
 
 def test_synaptic_trial_reaches_its_sparsity(synthetic) -> None:
-    reg = ComponentSpec("synaptic", {"final_sparsity": 0.6, "start_frac": 0.0, "end_frac": 0.5,
-                                     "prune_every": 1})
+    reg = ComponentSpec(
+        "synaptic", {"final_sparsity": 0.6, "start_frac": 0.0, "end_frac": 0.5, "prune_every": 1}
+    )
     res = run_trial(_spec(reg), synthetic)
     assert res.final_sparsity == pytest.approx(0.6, abs=1e-3)
     assert [h["sparsity"] for h in res.history] == sorted(h["sparsity"] for h in res.history)
 
 
 def test_cli_train_json_on_a_real_dataset(shared_data_dir, capsys) -> None:
-    rc = main(["train", "--model", "lstm", "--dataset", "bitcoin", "--regularizer", "synaptic",
-               "--seq-len", "7", "--epochs", "2", "--json", "--quiet",
-               "--set", "model.hidden_size=8"])
+    rc = main(
+        [
+            "train",
+            "--model",
+            "lstm",
+            "--dataset",
+            "bitcoin",
+            "--regularizer",
+            "synaptic",
+            "--seq-len",
+            "7",
+            "--epochs",
+            "2",
+            "--json",
+            "--quiet",
+            "--set",
+            "model.hidden_size=8",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
-    for key in ("test_mae", "test_rmse", "test_mse", "naive_mae", "val_loss", "epochs_run",
-                "final_sparsity", "train_seconds", "spec"):
+    for key in (
+        "test_mae",
+        "test_rmse",
+        "test_mse",
+        "naive_mae",
+        "val_loss",
+        "epochs_run",
+        "final_sparsity",
+        "train_seconds",
+        "spec",
+    ):
         assert key in out, key
     assert out["spec"]["model"]["params"]["hidden_size"] == 8
     assert out["naive_mae"] > 0 and out["test_mae"] > 0
@@ -120,8 +145,18 @@ def test_cli_train_json_on_a_real_dataset(shared_data_dir, capsys) -> None:
     ],
 )
 def test_cli_train_refuses_bad_input_with_one_line(argv, needle, capsys) -> None:
-    base = ["train", "--model", "lstm", "--dataset", "synthetic", "--regularizer", "synaptic",
-            "--seq-len", "8", "--quiet"]
+    base = [
+        "train",
+        "--model",
+        "lstm",
+        "--dataset",
+        "synthetic",
+        "--regularizer",
+        "synaptic",
+        "--seq-len",
+        "8",
+        "--quiet",
+    ]
     # later flags win in argparse, so --seq-len 0 overrides the base value
     rc = main(base + argv)
     err = capsys.readouterr().err.strip()

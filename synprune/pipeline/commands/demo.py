@@ -45,11 +45,15 @@ def run(args: argparse.Namespace) -> int:
         results[arm] = run_trial(spec)
         histories[arm] = results[arm].history
     print()
-    print(f"{'epoch':>5} | {'dense train':>11} {'dense val':>10} | "
-          f"{'pruned train':>12} {'pruned val':>10} {'sparsity':>8}")
+    print(
+        f"{'epoch':>5} | {'dense train':>11} {'dense val':>10} | "
+        f"{'pruned train':>12} {'pruned val':>10} {'sparsity':>8}"
+    )
     for d, s in zip(histories["dense"], histories["synaptic"], strict=False):
-        print(f"{int(d['epoch']):>5} | {d['train_loss']:>11.5f} {d['val_loss']:>10.5f} | "
-              f"{s['train_loss']:>12.5f} {s['val_loss']:>10.5f} {s.get('sparsity', 0.0):>8.3f}")
+        print(
+            f"{int(d['epoch']):>5} | {d['train_loss']:>11.5f} {d['val_loss']:>10.5f} | "
+            f"{s['train_loss']:>12.5f} {s['val_loss']:>10.5f} {s.get('sparsity', 0.0):>8.3f}"
+        )
     print()
     for arm in arms:
         print(summary(results[arm]))

@@ -63,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=spec.train.epochs, desc=f"{spec.model.name}/{spec.regularizer.name}",
-                   unit="epoch", file=sys.stderr, leave=False)
+        bar = tqdm(
+            total=spec.train.epochs,
+            desc=f"{spec.model.name}/{spec.regularizer.name}",
+            unit="epoch",
+            file=sys.stderr,
+            leave=False,
+        )
 
     def on_epoch(epoch: int, m: dict[str, float]) -> None:
         if bar is not None:
