@@ -37,6 +37,7 @@ def _recurrent(cell: str) -> Callable[..., nn.Module]:
         dropout: float = 0.0,
         hidden_size: int = DEFAULT_HIDDEN_SIZE,
         num_layers: int = DEFAULT_NUM_LAYERS,
+        revin: bool | None = None,
     ) -> nn.Module:
         return RecurrentForecaster(
             cell,  # type: ignore[arg-type]
@@ -46,6 +47,7 @@ def _recurrent(cell: str) -> Callable[..., nn.Module]:
             dropout=dropout,
             hidden_size=hidden_size,
             num_layers=num_layers,
+            revin=revin,
         )
 
     factory.__name__ = f"create_{cell}"

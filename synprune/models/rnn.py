@@ -5,8 +5,16 @@ features go into the recurrence; the output is the next H values of channel 0 (t
 
 Architecture, bottom to top::
 
-    x[B, L, C] -> cell layer 1 -> Dropout(p) -> cell layer 2 -> ... -> cell layer N
+    x[B, L, C] -> RevIN normalise (optional, default on for L >= 2)
+               -> cell layer 1 -> Dropout(p) -> cell layer 2 -> ... -> cell layer N
                -> last time step's hidden state h_L[B, hidden] -> Dropout(p) -> Linear(hidden, H)
+               -> RevIN denormalise with channel 0's statistics
+
+RevIN (Kim et al., ICLR 2022) is an addition to the paper's plain recurrent models: prices such as
+Bitcoin or AAPL leave the training range in the test period (chronological split, scaler fit on
+train only), which drives a plain LSTM's saturating units far off and makes it lose badly to the
+naive forecast; per-window normalisation removes that level shift. ``revin=False`` gives the
+plain model. With ``seq_len == 1`` the per-window deviation is 0, so the default turns it off.
 
 Where dropout sits (all ``nn.Dropout`` modules, one probability ``p``):
 
@@ -28,7 +36,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-from synprune.models.layers import check_choice, check_dropout, check_input, check_int
+from synprune.models.layers import (
+    RevIN,
+    check_bool,
+    check_choice,
+    check_dropout,
+    check_input,
+    check_int,
+)
 
 CellType = Literal["rnn", "lstm", "gru"]
 _CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -50,6 +65,7 @@ class RecurrentForecaster(nn.Module):
         dropout: probability p in [0, 1); placement in the module docstring.
         hidden_size: units per recurrent layer, >= 1 (default 64).
         num_layers: stacked recurrent layers, >= 1 (default 2).
+        revin: reversible instance normalisation; ``None`` (default) = on when seq_len >= 2.
 
     Raises:
         ValueError (``ConfigError``) naming the argument, its value and the allowed range.
@@ -65,6 +81,7 @@ class RecurrentForecaster(nn.Module):
         dropout: float = 0.0,
         hidden_size: int = DEFAULT_HIDDEN_SIZE,
         num_layers: int = DEFAULT_NUM_LAYERS,
+        revin: bool | None = None,
     ) -> None:
         super().__init__()
         self.cell = check_choice("cell", cell, tuple(_CELLS))
@@ -74,6 +91,8 @@ class RecurrentForecaster(nn.Module):
         self.dropout = check_dropout(dropout)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.num_layers = check_int("num_layers", num_layers, 1)
+        use_revin = self.seq_len >= 2 if revin is None else check_bool("revin", revin)
+        self.revin = RevIN(self.n_features) if use_revin else None
 
         rnn_cls = _CELLS[self.cell]
         self.layers = nn.ModuleList(
@@ -93,12 +112,18 @@ class RecurrentForecaster(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x[B, L, C]`` -> forecast of channel 0, ``[B, H]``."""
         check_input(x, self.seq_len, self.n_features)
+        stats = None
+        if self.revin is not None:
+            x, stats = self.revin.normalize(x)
         h = x
         for i, layer in enumerate(self.layers):
             if i > 0:
                 h = self.between_dropouts[i - 1](h)
             h, _ = layer(h)
-        return self.head(self.head_dropout(h[:, -1, :]))
+        y = self.head(self.head_dropout(h[:, -1, :]))
+        if stats is not None and self.revin is not None:
+            y = self.revin.denormalize(y.unsqueeze(-1), stats, channels=slice(0, 1)).squeeze(-1)
+        return y
 
     def extra_repr(self) -> str:
         return (

@@ -3,6 +3,9 @@
 Adam + MSE on scaled targets; validation loss each epoch through ``regularizer.predict``;
 early stopping on validation loss with patience, and the **best weights restored** (model and
 regularizer state, e.g. pruning masks, from the best epoch) before the caller evaluates.
+Only epochs after ``regularizer.settled()`` (e.g. the pruning schedule has reached its final
+sparsity) are eligible as "best" and count towards patience; before that the method being
+evaluated is not yet fully applied, so restoring such a checkpoint would misreport it.
 Batches are drawn by indexing tensors (no DataLoader); the batch order comes from a generator
 seeded with the trial seed, so seeds vary initialisation and batch order only.
 """
@@ -125,7 +128,9 @@ def fit(
         }
         result.history.append({"epoch": float(epoch), **metrics})
         result.epochs_run = epoch
-        if val_loss < result.best_val_loss - train.min_delta:
+        if not regularizer.settled():
+            pass  # schedule still running: no best checkpoint, no early stop yet
+        elif best_state is None or val_loss < result.best_val_loss - train.min_delta:
             result.best_val_loss, result.best_epoch, bad_epochs = val_loss, epoch, 0
             best_state = {
                 "model": {k: v.detach().clone() for k, v in inner.state_dict().items()},

@@ -12,6 +12,7 @@ Call order inside ``synprune.pipeline.train``::
     reg.attach(model, total_steps=epochs * batches_per_epoch, optimizer=optimizer)
     for each batch:  loss.backward(); optimizer.step(); step += 1; reg.after_optimizer_step(step)
     each epoch:      metrics.update(reg.metrics())            # logged as metric history
+                     early stopping / best checkpoint only once reg.settled()
     evaluation:      y_hat = reg.predict(model, x)           # MC dropout: mean of T passes
     checkpoints:     reg.state_dict() / reg.load_state_dict() beside the model's
 
@@ -97,6 +98,15 @@ class Regularizer:
             return model(x)
         finally:
             model.train(was_training)
+
+    def settled(self) -> bool:
+        """True once the regularizer's own schedule is complete (default: always).
+
+        Until then the training loop neither early-stops nor records a best-validation
+        checkpoint: a checkpoint from before a pruning schedule ends is not the regularized
+        model, and restoring it would report a method that was never fully applied.
+        """
+        return True
 
     def metrics(self) -> dict[str, float]:
         """Scalars to log each epoch (e.g. ``{"sparsity": 0.42}``)."""

@@ -394,6 +394,10 @@ class SynapticRegularizer(Regularizer):
             )
         self.pruner.step()
 
+    def settled(self) -> bool:
+        """The pruning schedule has reached ``end_step`` (final sparsity is in place)."""
+        return self.pruner is not None and self.pruner.current_step >= self.pruner.end_step
+
     def metrics(self) -> dict[str, float]:
         return {"sparsity": self.pruner.sparsity if self.pruner is not None else 0.0}
 

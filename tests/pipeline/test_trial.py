@@ -162,3 +162,16 @@ def test_cli_train_refuses_bad_input_with_one_line(argv, needle, capsys) -> None
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert needle in err and len(err.splitlines()) == 1
+
+
+def test_early_stopping_waits_for_the_pruning_schedule(synthetic) -> None:
+    """With patience 1 and a bouncing validation loss, a synaptic trial still ends at its final
+    sparsity: epochs before the schedule completes are never restored as "best"."""
+    reg = ComponentSpec(
+        "synaptic", {"final_sparsity": 0.7, "start_frac": 0.0, "end_frac": 0.5, "prune_every": 1}
+    )
+    res = run_trial(_spec(reg, epochs=10, lr=0.05, patience=1), synthetic)
+    assert res.final_sparsity == pytest.approx(0.7, abs=1e-3)
+    settled = [h["epoch"] for h in res.history if h["sparsity"] >= 0.7 - 1e-3]
+    assert res.best_epoch >= min(settled)
+    assert res.epochs_run >= 5  # half of 10 epochs is the schedule; no stop before it ends
