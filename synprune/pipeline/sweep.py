@@ -85,14 +85,25 @@ def result_from_payload(payload: str) -> TrialResult:
     return TrialResult(**json.loads(payload))
 
 
-def _runner(spec: TrialSpec) -> Any:
+def _run_spec(
+    spec: TrialSpec,
+    data: Any,
+    on_epoch: Any,
+    *,
+    cpus_per_worker: float,
+    plugins: tuple[str, ...],
+) -> TrialResult:
+    """One spec in this Tune trial; ``workers > 1`` runs a Ray Train TorchTrainer (DDP) whose
+    workers take their own placement group (see ``distributed.resource_plan``)."""
     if spec.workers == 1:
         from synprune.pipeline.trial import run_trial
 
-        return run_trial
-    import importlib
+        return run_trial(spec, data, on_epoch=on_epoch)
+    from synprune.pipeline.distributed import run_distributed_trial
 
-    return importlib.import_module("synprune.pipeline.distributed").run_trial_distributed
+    return run_distributed_trial(
+        spec, data, on_epoch, cpus_per_worker=cpus_per_worker, plugins=plugins
+    )
 
 
 def sweep_trainable(
@@ -102,6 +113,7 @@ def sweep_trainable(
     skip: frozenset[str],
     threads: int,
     plugins: tuple[str, ...] = (),
+    cpus_per_worker: float = 1.0,
 ) -> None:
     """The Tune function trainable: one spec -> per-epoch reports + the final result."""
     import torch
@@ -119,7 +131,7 @@ def sweep_trainable(
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tune.report({"epoch": epoch, **metrics})
 
-    result = _runner(spec)(spec, data, on_epoch=on_epoch)
+    result = _run_spec(spec, data, on_epoch, cpus_per_worker=cpus_per_worker, plugins=plugins)
     tune.report({"final": 1, "epoch": result.epochs_run, "result": result_payload(result)})
 
 
@@ -441,6 +453,7 @@ def _run_tuners(
             skip=frozenset(done),
             threads=cfg.resources.threads,
             plugins=cfg.plugins,
+            cpus_per_worker=cfg.resources.cpu,
         ),
         trial_resources(cfg.resources),
     )
@@ -463,7 +476,7 @@ def _run_tuners(
         trainable,
         param_space={"spec": tune.grid_search([s.to_dict() for s in pending])},
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=cfg.max_concurrent or None,
+            max_concurrent_trials=cfg.max_concurrent or _distributed_concurrency(cfg),
             reuse_actors=True,
             trial_dirname_creator=_dirname,
         ),
@@ -477,3 +490,16 @@ def _run_tuners(
         ),
     )
     tuner.fit()
+
+
+def _distributed_concurrency(cfg: SweepConfig) -> int | None:
+    """With ``workers > 1`` each Tune trial is a 1-CPU driver whose Train workers need CPUs of
+    their own; unbounded, Tune could fill the cluster with drivers that wait forever for
+    workers. Cap concurrent trials at what the cluster can hold whole."""
+    if cfg.resources.workers == 1:
+        return None
+    from synprune.pipeline.distributed import resource_plan
+
+    plan = resource_plan(cfg.resources.workers, cfg.resources.cpu, cfg.resources.gpu > 0)
+    cpus = float(ray.cluster_resources().get("CPU", 0.0))
+    return max(1, int(cpus // plan["total_cpu"]))

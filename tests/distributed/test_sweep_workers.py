@@ -1,0 +1,70 @@
+"""A sweep whose trials each run on 2 data-parallel Ray Train workers logs one run per trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.ray, pytest.mark.distributed]
+
+CONFIG = """
+experiment = "ddp-sweep"
+[grid]
+model = ["lstm"]
+dataset = ["synthetic"]
+regularizer = ["none", "synaptic"]
+seq_len = [8]
+seed = [0]
+[train]
+epochs = 3
+batch_size = 64
+patience = 0
+[models.lstm]
+hidden_size = 8
+num_layers = 1
+[regularizers.synaptic]
+final_sparsity = 0.5
+start_frac = 0.0
+end_frac = 0.5
+prune_every = 2
+[resources]
+cpu = 1
+workers = 2
+"""
+
+
+def test_sweep_with_two_workers_per_trial(tmp_path: Path) -> None:
+    import ray
+    from mlflow.tracking import MlflowClient
+
+    from synprune.pipeline.config import load_config
+    from synprune.pipeline.sweep import run_sweep
+    from synprune.pipeline.tracking import trial_rows
+
+    path = tmp_path / "ddp.toml"
+    path.write_text(CONFIG)
+    cfg = load_config(path)
+    specs = cfg.specs()
+    assert all(s.workers == 2 for s in specs)
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    # one driver CPU + two worker CPUs: exactly one distributed trial fits at a time
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    try:
+        summary = run_sweep(cfg, uri)
+    finally:
+        ray.shutdown()
+    assert (summary.total, summary.finished, summary.failed) == (2, 2, 0)
+    rows = trial_rows(uri, "ddp-sweep")
+    assert sorted(r["spec_id"] for r in rows) == sorted(s.spec_id for s in specs)
+    client = MlflowClient(uri)
+    for row in rows:
+        run = client.get_run(row["run_id"])
+        assert run.data.params["workers"] == "2"
+        history = client.get_metric_history(row["run_id"], "train_loss")
+        assert len(history) == 3  # logged once (rank 0), one point per epoch
+        sparsity = run.data.metrics["final_sparsity"]
+        if run.data.tags["regularizer"] == "synaptic":
+            assert sparsity == pytest.approx(0.5, abs=1e-3)
+        else:
+            assert sparsity == 0.0
