@@ -35,7 +35,7 @@
 # SYNPRUNE_CLUSTER_OBJECT_STORE_BYTES (per Ray node, default 100 MB). Variables set when `up`
 # runs (e.g. SYNPRUNE_DATA_DIR) are inherited by the Ray nodes and so by every trial.
 #
-# Exposing any of this beyond loopback: see docs/cluster.md ("Security").
+# Exposing any of this beyond loopback: see README.md ("Run on a cluster" > "Security").
 set -euo pipefail
 
 readonly SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

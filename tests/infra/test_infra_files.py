@@ -2,7 +2,7 @@
 
 Every YAML/compose file parses; the structure that matters is there (RayJob kind and GPU
 limits, GPU worker nodes, loopback-only published ports, no literal secrets); the pins agree
-with constraints.txt; and every ``synprune <verb>`` these files and docs/cluster.md tell users
+with constraints.txt; and every ``synprune <verb>`` these files and README.md tell users
 to run names a real CLI verb (and, once that verb's module exists, only flags it accepts).
 """
 
@@ -22,7 +22,7 @@ from synprune.pipeline import cli
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
-DOCS = REPO / "docs" / "cluster.md"
+DOCS = REPO / "README.md"
 YAML_FILES = sorted([*INFRA.glob("*.yaml"), *INFRA.glob("*.yml")])
 # Files whose text tells users (or machines) to run synprune commands.
 COMMAND_FILES = [*YAML_FILES, INFRA / "Dockerfile", DOCS]
