@@ -22,23 +22,54 @@ Schema (every key optional unless marked; unknown keys are refused)::
                                     # schedule=["ease_in","ease_out"]; p for (mc_)dropout
 
 Every error is a ``ConfigError`` naming the file and the key path, raised before anything runs.
+``[tuning]`` is parsed in ``tuning_config``; the shared key/value checks live in ``config_checks``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
 import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from synprune.errors import ConfigError
+from synprune.pipeline.config_checks import (
+    check_int,
+    check_keys,
+    check_model,
+    check_num,
+    check_regularizer,
+    first_line,
+    get_table,
+    sub_table,
+)
 from synprune.pipeline.spec import ComponentSpec, TrainSpec, TrialSpec
+from synprune.pipeline.tuning_config import (
+    DEFAULT_OPTUNA_STORAGE,
+    DEFAULT_SPACE,
+    Dim,
+    TuningConfig,
+    parse_tuning,
+)
+
+__all__ = [
+    "AXES",
+    "DEFAULT_OPTUNA_STORAGE",
+    "DEFAULT_SPACE",
+    "Dim",
+    "Resources",
+    "SweepConfig",
+    "TuningConfig",
+    "import_plugins",
+    "load_config",
+    "load_tuned",
+    "parse_config",
+]
 
 AXES = ("model", "dataset", "regularizer", "seq_len", "horizon", "seed")
 _TOP = {
@@ -55,32 +86,6 @@ _TOP = {
     "sweep",
     "tuning",
 }
-_TUNING = {
-    "trials",
-    "seeds",
-    "seq_len",
-    "horizon",
-    "epochs",
-    "storage",
-    "regularizers",
-    "max_failures",
-    "max_concurrent",
-    "space",
-}
-DEFAULT_OPTUNA_STORAGE = "sqlite:///./synprune-runs/optuna.db"
-#: default search spaces; end_frac = start_frac + end_gap * (1 - start_frac) keeps start < end
-DEFAULT_SPACE: dict[str, dict[str, Any]] = {
-    "synaptic": {
-        "final_sparsity": [0.3, 0.95],
-        "start_frac": [0.0, 0.5],
-        "end_gap": [0.2, 1.0],
-        "prune_every": {"low": 1, "high": 50, "log": True},
-        "schedule": ["ease_in", "ease_out"],
-    },
-    "dropout": {"p": [0.05, 0.6]},
-    "mc_dropout": {"p": [0.05, 0.6]},
-}
-_MUST = re.compile(r"^(\w+) must be (.*), got (.*)$", re.S)
 
 
 @dataclass(frozen=True)
@@ -95,31 +100,6 @@ class Resources:
     @property
     def threads(self) -> int:
         return max(1, int(self.cpu))
-
-
-@dataclass(frozen=True)
-class Dim:
-    """One tuned parameter: float/int range (``log`` optional) or categorical ``choices``."""
-
-    kind: str  # float | int | categorical
-    low: float = 0.0
-    high: float = 0.0
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True)
-class TuningConfig:
-    trials: int = 20
-    seeds: tuple[int, ...] = (1000, 1001)
-    seq_len: int | None = None  # None: the grid's (lower) median seq_len
-    horizon: int | None = None  # None: the grid's first horizon
-    epochs: int | None = None  # None: [train].epochs
-    storage: str = DEFAULT_OPTUNA_STORAGE
-    regularizers: tuple[str, ...] = ()  # () : grid regularizers that have a space
-    max_failures: int = 1
-    max_concurrent: int = 0
-    space: Mapping[str, Mapping[str, Dim]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,7 +219,7 @@ class SweepConfig:
                 raise self.err(
                     f"[models.{s.model.name}] cannot build {s.model.name} for "
                     f"seq_len={s.seq_len}, horizon={s.horizon}, n_features={nf}: "
-                    f"{_invalid(exc)}"
+                    f"{first_line(exc)}"
                 ) from None
 
 
@@ -262,7 +242,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
     def err(msg: str) -> ConfigError:
         return ConfigError(f"{path}: {msg}")
 
-    _keys(raw, _TOP, "", err)
+    check_keys(raw, _TOP, "", err)
     plugins = raw.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(m, str) and m for m in plugins):
         raise err(f"plugins={plugins!r} is invalid; allowed: a list of importable module names")
@@ -276,40 +256,43 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
         raise err(
             f"experiment={exp!r} is invalid; allowed: a name of letters, digits, _ . - (required)"
         )
-    grid = _grid(_table(raw, "grid", err, required=True), err)
-    train_raw = _table(raw, "train", err)
-    _keys(train_raw, {f.name for f in dataclasses.fields(TrainSpec)}, "[train].", err)
+    grid = _grid(get_table(raw, "grid", err, required=True), err)
+    train_raw = get_table(raw, "train", err)
+    check_keys(train_raw, {f.name for f in dataclasses.fields(TrainSpec)}, "[train].", err)
     try:
         train = TrainSpec(**train_raw)
     except ConfigError as exc:
         raise err(re.sub(r"^train\.", "[train].", str(exc))) from None
-    models = {k: dict(_sub(v, f"models.{k}", err)) for k, v in _table(raw, "models", err).items()}
+    models = {
+        k: dict(sub_table(v, f"models.{k}", err)) for k, v in get_table(raw, "models", err).items()
+    }
     for name, params in models.items():
-        _check_model(name, params, err)
+        check_model(name, params, err)
     regs = {
-        k: dict(_sub(v, f"regularizers.{k}", err))
-        for k, v in _table(raw, "regularizers", err).items()
+        k: dict(sub_table(v, f"regularizers.{k}", err))
+        for k, v in get_table(raw, "regularizers", err).items()
     }
     for name, params in regs.items():
-        _check_regularizer(name, params, f"[regularizers.{name}]", err)
+        check_regularizer(name, params, f"[regularizers.{name}]", err)
     datasets = {
-        k: dict(_sub(v, f"datasets.{k}", err)) for k, v in _table(raw, "datasets", err).items()
+        k: dict(sub_table(v, f"datasets.{k}", err))
+        for k, v in get_table(raw, "datasets", err).items()
     }
     for name, opts in datasets.items():
-        _keys(opts, {"target", "date_column"}, f"[datasets.{name}].", err)
-    res_raw = _table(raw, "resources", err)
-    _keys(res_raw, {"cpu", "gpu", "workers"}, "[resources].", err)
+        check_keys(opts, {"target", "date_column"}, f"[datasets.{name}].", err)
+    res_raw = get_table(raw, "resources", err)
+    check_keys(res_raw, {"cpu", "gpu", "workers"}, "[resources].", err)
     res = Resources(**res_raw)
-    _num(res.cpu, "[resources].cpu", err, 0, 1024, "a number in (0, 1024]", low_open=True)
-    _num(res.gpu, "[resources].gpu", err, 0, 64, "a number in [0, 64] (fractions share a GPU)")
-    _int(res.workers, "[resources].workers", err, 1, 1024)
+    check_num(res.cpu, "[resources].cpu", err, 0, 1024, "a number in (0, 1024]", low_open=True)
+    check_num(res.gpu, "[resources].gpu", err, 0, 64, "a number in [0, 64] (fractions share a GPU)")
+    check_int(res.workers, "[resources].workers", err, 1, 1024)
     if res.gpu > 0 and train.device == "cpu":
         raise err("[resources].gpu > 0 needs [train].device = 'cuda' or 'auto'")
-    sweep = _table(raw, "sweep", err)
-    _keys(sweep, {"max_failures", "max_concurrent"}, "[sweep].", err)
-    max_failures = _int(sweep.get("max_failures", 2), "[sweep].max_failures", err, 0, 100)
-    max_conc = _int(sweep.get("max_concurrent", 0), "[sweep].max_concurrent", err, 0, 100000)
-    tuning = _tuning(_table(raw, "tuning", err), err)
+    sweep = get_table(raw, "sweep", err)
+    check_keys(sweep, {"max_failures", "max_concurrent"}, "[sweep].", err)
+    max_failures = check_int(sweep.get("max_failures", 2), "[sweep].max_failures", err, 0, 100)
+    max_conc = check_int(sweep.get("max_concurrent", 0), "[sweep].max_concurrent", err, 0, 100000)
+    tuning = parse_tuning(get_table(raw, "tuning", err), err)
     tuned_path, tuned = None, {}
     if "tuned" in raw:
         if not isinstance(raw["tuned"], str) or not raw["tuned"]:
@@ -364,56 +347,19 @@ def load_tuned(path: Path, err: Any = None) -> dict[str, Any]:
     for model, by_ds in cells.items():
         for ds, by_reg in (by_ds or {}).items():
             for reg, entry in (by_reg or {}).items():
-                _check_regularizer(
+                check_regularizer(
                     reg, entry.get("params", {}), f"{path.name}: tuned.{model}.{ds}.{reg}", err
                 )
     return cells
 
 
-# -- pieces ----------------------------------------------------------------------------------
-def _keys(d: Mapping[str, Any], allowed: set[str], prefix: str, err: Any) -> None:
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise err(f"unknown key {prefix}{unknown[0]}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _table(raw: Mapping[str, Any], key: str, err: Any, required: bool = False) -> dict[str, Any]:
-    if key not in raw:
-        if required:
-            raise err(f"[{key}] table is required")
-        return {}
-    if not isinstance(raw[key], Mapping):
-        raise err(f"{key} must be a table ([{key}])")
-    return dict(raw[key])
-
-
-def _sub(v: Any, key: str, err: Any) -> Mapping[str, Any]:
-    if not isinstance(v, Mapping):
-        raise err(f"[{key}] must be a table of parameters")
-    return v
-
-
-def _int(v: Any, key: str, err: Any, lo: int, hi: int) -> int:
-    if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
-        raise err(f"{key}={v!r} is invalid; allowed: an integer in [{lo}, {hi}]")
-    return v
-
-
-def _num(
-    v: Any, key: str, err: Any, lo: float, hi: float, allowed: str, low_open: bool = False
-) -> float:
-    ok = isinstance(v, int | float) and not isinstance(v, bool)
-    if not ok or not ((v > lo if low_open else v >= lo) and v <= hi):
-        raise err(f"{key}={v!r} is invalid; allowed: {allowed}")
-    return float(v)
-
-
+# -- the grid --------------------------------------------------------------------------------
 def _grid(g: Mapping[str, Any], err: Any) -> dict[str, tuple[Any, ...]]:
     from synprune.datasets import list_datasets
     from synprune.models import list_models
     from synprune.regularizers import list_regularizers
 
-    _keys(g, set(AXES), "[grid].", err)
+    check_keys(g, set(AXES), "[grid].", err)
     names = {"model": list_models(), "regularizer": list_regularizers(), "dataset": list_datasets()}
     bounds = {"seq_len": (1, 100_000), "horizon": (1, 10_000), "seed": (0, 2**31 - 1)}
     out: dict[str, tuple[Any, ...]] = {}
@@ -441,139 +387,3 @@ def _grid(g: Mapping[str, Any], err: Any) -> dict[str, tuple[Any, ...]]:
             raise err(f"[grid].{axis} lists a value twice: {vals}")
         out[axis] = tuple(vals)
     return out
-
-
-def _factory_params(fn: Any, skip: set[str]) -> list[str]:
-    sig = inspect.signature(fn)
-    return sorted(
-        n
-        for n, p in sig.parameters.items()
-        if n not in skip and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"
-    )
-
-
-def _check_model(name: str, params: Mapping[str, Any], err: Any) -> None:
-    from synprune.models import list_models
-    from synprune.models.registry import get_model_factory
-
-    if name not in list_models():
-        raise err(
-            f"[models.{name}]: {name!r} is not a registered model; allowed: "
-            f"{', '.join(list_models())}"
-        )
-    allowed = _factory_params(
-        get_model_factory(name), {"n_features", "seq_len", "horizon", "dropout"}
-    )
-    for k in params:
-        if k not in allowed:
-            raise err(f"unknown key [models.{name}].{k}; allowed: {', '.join(allowed)}")
-
-
-def _check_regularizer(name: str, params: Mapping[str, Any], where: str, err: Any) -> None:
-    from synprune.regularizers import _REGISTRY, create_regularizer, list_regularizers
-
-    if name not in list_regularizers():
-        raise err(
-            f"{where}: {name!r} is not a registered regularizer; allowed: "
-            f"{', '.join(list_regularizers())}"
-        )
-    allowed = _factory_params(_REGISTRY.get(name), set())
-    for k in params:
-        if k not in allowed:
-            raise err(f"unknown key {where}.{k}; allowed: {', '.join(allowed) or '(none)'}")
-    try:
-        create_regularizer(name, **dict(params))
-    except (ValueError, TypeError) as exc:
-        m = _MUST.match(str(exc))
-        if m:
-            raise err(f"{where}.{m[1]}={m[3]} is invalid; allowed: {m[2]}") from None
-        raise err(f"{where}: {exc}") from None
-
-
-def _invalid(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
-
-
-def _tuning(t: Mapping[str, Any], err: Any) -> TuningConfig:
-    _keys(t, _TUNING, "[tuning].", err)
-    seeds = t.get("seeds", [1000, 1001])
-    if not isinstance(seeds, list) or not seeds:
-        raise err(f"[tuning].seeds={seeds!r} is invalid; allowed: a non-empty list of integers")
-    for i, s in enumerate(seeds):
-        _int(s, f"[tuning].seeds[{i}]", err, 0, 2**31 - 1)
-    kw: dict[str, Any] = {"seeds": tuple(seeds)}
-    kw["trials"] = _int(t.get("trials", 20), "[tuning].trials", err, 1, 100_000)
-    for key, hi in (("seq_len", 100_000), ("horizon", 10_000), ("epochs", 10_000)):
-        if key in t:
-            kw[key] = _int(t[key], f"[tuning].{key}", err, 1, hi)
-    kw["max_failures"] = _int(t.get("max_failures", 1), "[tuning].max_failures", err, 0, 100)
-    kw["max_concurrent"] = _int(
-        t.get("max_concurrent", 0), "[tuning].max_concurrent", err, 0, 100000
-    )
-    storage = t.get("storage", DEFAULT_OPTUNA_STORAGE)
-    if not isinstance(storage, str) or "://" not in storage:
-        raise err(
-            f"[tuning].storage={storage!r} is invalid; allowed: an RDB URL such as "
-            f"{DEFAULT_OPTUNA_STORAGE}"
-        )
-    kw["storage"] = storage
-    regs = t.get("regularizers", [])
-    space_raw = t.get("space", {})
-    if not isinstance(space_raw, Mapping):
-        raise err("[tuning].space must be a table of [tuning.space.REGULARIZER] tables")
-    space: dict[str, dict[str, Dim]] = {}
-    for reg in {*DEFAULT_SPACE, *space_raw}:
-        merged = {
-            **DEFAULT_SPACE.get(reg, {}),
-            **dict(_sub(space_raw.get(reg, {}), f"tuning.space.{reg}", err)),
-        }
-        space[reg] = {k: _dim(v, f"[tuning.space.{reg}].{k}", err) for k, v in merged.items()}
-        _check_space(reg, space[reg], err)
-    if not isinstance(regs, list) or any(r not in space for r in regs):
-        raise err(
-            f"[tuning].regularizers={regs!r} is invalid; allowed: a list of "
-            f"{', '.join(sorted(space))}"
-        )
-    kw["regularizers"] = tuple(regs)
-    kw["space"] = space
-    return TuningConfig(**kw)
-
-
-def _dim(v: Any, key: str, err: Any) -> Dim:
-    if isinstance(v, list) and v and all(isinstance(x, str | bool) for x in v):
-        return Dim("categorical", choices=tuple(v))
-    if isinstance(v, list) and len(v) == 2:
-        v = {"low": v[0], "high": v[1]}
-    if isinstance(v, Mapping) and set(v) <= {"low", "high", "log"} and {"low", "high"} <= set(v):
-        lo, hi, log = v["low"], v["high"], bool(v.get("log", False))
-        nums = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (lo, hi))
-        if nums and lo < hi and (not log or lo > 0):
-            kind = "int" if isinstance(lo, int) and isinstance(hi, int) else "float"
-            return Dim(kind, float(lo), float(hi), log)
-    raise err(
-        f"{key}={v!r} is invalid; allowed: [low, high] with low < high, "
-        "{low=, high=, log=true} (low > 0 for log), or a list of choices"
-    )
-
-
-def _check_space(reg: str, dims: Mapping[str, Dim], err: Any) -> None:
-    """Every corner of the space must build the regularizer (catches out-of-range bounds)."""
-    from synprune.regularizers import list_regularizers
-
-    if reg not in list_regularizers():
-        raise err(f"[tuning.space.{reg}]: {reg!r} is not a registered regularizer")
-    for corner in (0, 1):
-        params: dict[str, Any] = {}
-        for k, d in dims.items():
-            if d.kind == "categorical":
-                params[k] = d.choices[corner % len(d.choices)]
-            else:
-                v = d.low if corner == 0 else d.high
-                params[k] = int(v) if d.kind == "int" else v
-        if "end_gap" in params:
-            gap = params.pop("end_gap")
-            if not 0 < gap <= 1:
-                raise err(f"[tuning.space.{reg}].end_gap bounds must lie in (0, 1]")
-            s = params.get("start_frac", 0.0)
-            params["end_frac"] = s + gap * (1 - s)
-        _check_regularizer(reg, params, f"[tuning.space.{reg}]", err)

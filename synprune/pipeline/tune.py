@@ -40,9 +40,10 @@ from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 from ray.tune.search.optuna import OptunaSearch
 
-from synprune.pipeline.config import Dim, SweepConfig
+from synprune.pipeline.config import SweepConfig
 from synprune.pipeline.spec import TrialSpec
 from synprune.pipeline.sweep import data_key, load_data, ray_session, trial_resources
+from synprune.pipeline.tuning_config import Dim
 
 
 def to_reg_params(sampled: dict[str, Any]) -> dict[str, Any]:
