@@ -96,3 +96,26 @@ def test_sweep_end_to_end_then_idempotent(tmp_path: Path, local_ray: None) -> No
     again = run_sweep(cfg, uri)  # second invocation: zero trials launched
     assert (again.launched, again.finished, again.skipped) == (0, 0, 16)
     assert len(trial_rows(uri, "e2e")) == 16
+
+    # stats round trip on the store this real sweep wrote (issue 6)
+    import pandas as pd
+
+    from synprune.pipeline.cli import main
+
+    out = tmp_path / "report"
+    assert main(["stats", "--experiment", "e2e", "--tracking-uri", uri, "--out", str(out)]) == 0
+    for name in (
+        "ranking.csv",
+        "friedman.csv",
+        "nemenyi.csv",
+        "wilcoxon_holm.csv",
+        "cd_diagram.png",
+        "report.md",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert sorted(ranking["regularizer"]) == ["dropout", "mc_dropout", "none", "synaptic"]
+    assert set(ranking["n_blocks"]) == {2}  # lstm and patchtst on synthetic, seq_len 8
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 16 and set(trials["seed"]) == {0, 1}
+    assert len(trial_rows(uri, "e2e")) == 16  # the stats run is not read back as a trial

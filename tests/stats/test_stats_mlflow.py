@@ -1,7 +1,7 @@
 """Round trip through a real SQLite MLflow store laid out as docs/ARCHITECTURE.md "MLflow layout".
 
-TODO(sweep): once `synprune sweep` exists, add a small round trip from a store a real sweep wrote
-(configs/smoke.toml) so the layout contract is checked from both sides.
+The round trip from a store written by a real sweep is in
+tests/pipeline/test_sweep_ray.py::test_sweep_end_to_end_then_idempotent (ray-marked).
 """
 
 from __future__ import annotations
