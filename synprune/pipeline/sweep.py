@@ -9,6 +9,18 @@ Execution
     A trial reports every epoch and, last, its whole ``TrialResult`` as JSON; it never touches
     MLflow. Retries: ``FailureConfig(max_failures)``; Tune's Tuner does not raise on failed
     trials, so a trial that keeps failing is recorded ``failed`` and the sweep goes on.
+    Lost nodes: when a node dies, Tune can fail a trial whose actor was on it *twice* (two
+    in-flight futures of the dead actor, e.g. reset + train of a reused actor) and the second
+    failure errors the trial whatever ``max_failures`` says. So a trial whose last error is a
+    lost actor/node (``RayActorError`` family) is not recorded as failed; it runs again in a
+    fresh Tuner pass after the current one, at most ``max_failures`` extra passes per spec.
+
+Storage
+    Ray Tune's experiment state and trial folders go to ``$SYNPRUNE_RAY_STORAGE`` (a path or a
+    ``pyarrow`` URI such as ``s3://bucket/prefix``), default ``<store>/ray`` on the driver's
+    disk. Trials report their results to the driver and write no checkpoints, so a local path
+    works on a multi-node cluster; a shared path / bucket is needed for ``--resume`` from a
+    driver that runs on another machine than the interrupted one (KubeRay RayJob pods).
 
 Tracking
     ``_SweepCallback`` (a Tune callback, running in the driver) hands results to the single
@@ -20,7 +32,7 @@ Resume (exactly one finished run per spec_id)
     Before anything runs: spooled records are flushed, runs left ``status=running`` by a killed
     driver are retired (failed/KILLED), and every spec_id with a finished run is skipped, so a
     re-run launches zero trials. ``--resume`` also restores the interrupted Ray experiment in
-    ``<store>/ray/<experiment>`` (``Tuner.restore``, unfinished resumed, errored restarted);
+    ``<storage>/<experiment>`` (``Tuner.restore``, unfinished resumed, errored restarted);
     its trials whose spec_id finished meanwhile return at once (the driver passes the finished
     set to the trials), and specs the restored experiment does not cover run in a fresh Tuner.
     A lock file refuses a second driver on the same experiment and store.
@@ -28,6 +40,7 @@ Resume (exactly one finished run per spec_id)
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -52,6 +65,7 @@ from synprune.pipeline.results import TrialResult
 from synprune.pipeline.spec import TrialSpec
 
 _SESSIONS: dict[str, _Session] = {}
+RAY_STORAGE_ENV = "SYNPRUNE_RAY_STORAGE"
 _QUIET_ENV = {
     "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
@@ -151,6 +165,10 @@ class _Session:
     skipped_in_trial: int = 0
     failed_ids: set[str] = field(default_factory=set)
     spooled: int = 0
+    rerun_limit: int = 0  # extra Tuner passes a spec lost with its node may get
+    lost: dict[str, dict[str, Any]] = field(default_factory=dict)  # spec_id -> spec, to rerun
+    reruns: dict[str, int] = field(default_factory=dict)  # spec_id -> passes it was lost in
+    prior_attempts: dict[str, int] = field(default_factory=dict)  # attempts in earlier passes
 
     def _line(self, spec: Mapping[str, Any], what: str) -> None:
         self.done += 1
@@ -179,7 +197,8 @@ class _Session:
         if "result" not in last:
             return self.error(trial, "the trial returned without reporting its result")
         result = result_from_payload(last["result"])
-        note = self._write(result, trial.num_failures + 1)
+        attempts = trial.num_failures + 1 + self.prior_attempts.get(result.spec_id, 0)
+        note = self._write(result, attempts)
         self.finished += 1
         ratio = result.test_mae / result.naive_mae if result.naive_mae else math.nan
         self._line(
@@ -191,21 +210,33 @@ class _Session:
 
     def error(self, trial: Any, text: str | None = None) -> None:
         spec = trial.config["spec"]
-        err = text or _error_text(trial)
-        result = TrialResult.failed(spec, TrialSpec.from_dict(spec).spec_id, err)
-        note = self._write(result, trial.num_failures)
+        spec_id = TrialSpec.from_dict(spec).spec_id
+        err, exc = (text, None) if text else _trial_error(trial)
+        attempts = max(1, trial.num_failures) + self.prior_attempts.get(spec_id, 0)
+        if text is None and _lost_with_node(exc) and self.reruns.get(spec_id, 0) < self.rerun_limit:
+            self.lost[spec_id] = spec  # not recorded: it runs again in a fresh Tuner pass
+            self.reruns[spec_id] = self.reruns.get(spec_id, 0) + 1
+            self.prior_attempts[spec_id] = attempts
+            print(
+                f"[{self.done}/{self.total}] {spec['model']['name']} {spec['dataset']} "
+                f"{spec['regularizer']['name']} L={spec['seq_len']} seed={spec['seed']} lost "
+                f"with its Ray actor/node after {attempts} attempt(s) ({_first_line(err)}); "
+                "it runs again after this pass",
+                flush=True,
+            )
+            return
+        result = TrialResult.failed(spec, spec_id, err)
+        note = self._write(result, attempts)
         self.failed += 1
         self.failed_ids.add(result.spec_id)
-        self._line(
-            spec, f"FAILED after {max(1, trial.num_failures)} attempt(s): {_first_line(err)}{note}"
-        )
+        self._line(spec, f"FAILED after {attempts} attempt(s): {_first_line(err)}{note}")
 
     def recover(self, trial: Any) -> None:
         spec = trial.config["spec"]
         print(
             f"[{self.done}/{self.total}] {spec['model']['name']} {spec['dataset']} "
             f"{spec['regularizer']['name']} L={spec['seq_len']} seed={spec['seed']} attempt "
-            f"{trial.num_failures} failed ({_first_line(_error_text(trial))}); retrying",
+            f"{trial.num_failures} failed ({_first_line(_trial_error(trial)[0])}); retrying",
             flush=True,
         )
 
@@ -242,12 +273,37 @@ class _SweepCallback(tune.Callback):
         self._call("recover", trial)
 
 
-def _error_text(trial: Any) -> str:
-    try:
-        text = trial.get_error()
-    except Exception:
-        text = None
-    return str(text or getattr(trial, "error_message", None) or "trial failed (no error text)")
+def _trial_error(trial: Any) -> tuple[str, BaseException | None]:
+    """Text and exception of the trial's failures. Tune writes ``error.txt``/``error.pkl`` into
+    the trial's driver staging folder (``local_path``) when the failure happens and copies them
+    to the storage path only at its next sync, so ``trial.get_error()`` (which reads storage)
+    often finds nothing yet inside a callback: read the staging files first."""
+    text: str | None = None
+    exc: BaseException | None = None
+    with contextlib.suppress(Exception):
+        if trial.error_file and os.path.isfile(trial.error_file):
+            text = Path(trial.error_file).read_text()
+    with contextlib.suppress(Exception):
+        if trial.pickled_error_file and os.path.isfile(trial.pickled_error_file):
+            from ray import cloudpickle
+
+            exc = cloudpickle.loads(Path(trial.pickled_error_file).read_bytes())
+    if not text:
+        with contextlib.suppress(Exception):
+            text = trial.get_error()
+    if not text and exc is not None:
+        text = f"{type(exc).__name__}: {exc}"
+    return str(text or "trial failed (no error text)"), exc
+
+
+def _lost_with_node(exc: BaseException | None) -> bool:
+    """Did the trial die with its actor, worker process or node (not by its own error)?"""
+    from ray.exceptions import NodeDiedError, ObjectLostError, RayActorError, RayTaskError
+
+    if isinstance(exc, RayTaskError):
+        with contextlib.suppress(Exception):
+            exc = exc.as_instanceof_cause()
+    return isinstance(exc, RayActorError | NodeDiedError | ObjectLostError)
 
 
 def _first_line(text: str) -> str:
@@ -364,14 +420,14 @@ def run_sweep(
             + (f" ({retired} interrupted runs marked failed)" if retired else ""),
             flush=True,
         )
-        exp_dir = store / "ray" / cfg.experiment
+        storage = ray_storage(store)
         if not pending:
             summary.spooled = tracker.flush(timeout=30)
             summary.seconds = time.perf_counter() - t0
             return summary
         with ray_session(address, num_cpus):
             _check_gpus(cfg, remote=bool(address or os.environ.get("RAY_ADDRESS")))
-            return _run(cfg, specs, pending, data, done, exp_dir, resume, tracker, summary, t0)
+            return _run(cfg, specs, pending, data, done, storage, resume, tracker, summary, t0)
 
 
 def _check_gpus(cfg: SweepConfig, remote: bool) -> None:
@@ -389,7 +445,7 @@ def _run(
     pending: list[TrialSpec],
     data: Mapping[str, Any],
     done: set[str],
-    exp_dir: Path,
+    storage: str,
     resume: bool,
     tracker: Any,
     summary: SweepSummary,
@@ -402,11 +458,11 @@ def _run(
         {"grid.json": grid_json},
         {"config": str(cfg.path), "trials": len(specs), "pending": len(pending), "resume": resume},
     )
-    session = _Session(tracker, parent, total=len(pending))
+    session = _Session(tracker, parent, total=len(pending), rerun_limit=cfg.max_failures)
     _SESSIONS[cfg.experiment] = session
     status = "interrupted"
     try:
-        _run_tuners(cfg, pending, data, done, exp_dir, resume, session)
+        _run_tuners(cfg, pending, data, done, storage, resume, session)
         status = "finished"
     finally:
         _SESSIONS.pop(cfg.experiment, None)
@@ -436,12 +492,32 @@ def _run(
     return summary
 
 
+def ray_storage(store: Path) -> str:
+    """Ray Tune's storage: ``$SYNPRUNE_RAY_STORAGE`` (path or URI), else ``<store>/ray``."""
+    value = os.environ.get(RAY_STORAGE_ENV, "").strip()
+    if not value:
+        return str(store / "ray")
+    return value if "://" in value else str(Path(value).expanduser().absolute())
+
+
+def _remove_experiment(path: str) -> None:
+    """Delete an old experiment folder (local path or pyarrow URI); absent is fine."""
+    if "://" not in path:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    import pyarrow.fs
+
+    fs, fs_path = pyarrow.fs.FileSystem.from_uri(path)
+    with contextlib.suppress(FileNotFoundError, OSError):
+        fs.delete_dir(fs_path)
+
+
 def _run_tuners(
     cfg: SweepConfig,
     pending: list[TrialSpec],
     data: Mapping[str, Any],
     done: set[str],
-    exp_dir: Path,
+    storage: str,
     resume: bool,
     session: _Session,
 ) -> None:
@@ -453,53 +529,48 @@ def _run_tuners(
             skip=frozenset(done),
             threads=cfg.resources.threads,
             plugins=cfg.plugins,
-            cpus_per_worker=cfg.resources.cpu,
         ),
         trial_resources(cfg.resources),
     )
-    if resume and tune.Tuner.can_restore(str(exp_dir)):
-        print(f"resuming the Ray experiment in {exp_dir}", flush=True)
-        tune.Tuner.restore(
-            str(exp_dir), trainable, resume_unfinished=True, restart_errored=True
-        ).fit()
+    exp_path = f"{storage.rstrip('/')}/{cfg.experiment}"
+    if resume and tune.Tuner.can_restore(exp_path):
+        print(f"resuming the Ray experiment in {exp_path}", flush=True)
+        tune.Tuner.restore(exp_path, trainable, resume_unfinished=True, restart_errored=True).fit()
         finished = session.tracker.finished_spec_ids()
         pending = [
             s for s in pending if s.spec_id not in finished and s.spec_id not in session.failed_ids
         ]
-        if not pending:
-            return
+        session.lost.clear()  # they are in ``pending`` again
     elif resume:
-        print(f"no Ray experiment state in {exp_dir}; running what is not finished", flush=True)
-    if exp_dir.exists():  # a fresh Tuner: the old state only ever served --resume
-        shutil.rmtree(exp_dir, ignore_errors=True)
-    tuner = tune.Tuner(
+        print(f"no Ray experiment state in {exp_path}; running what is not finished", flush=True)
+    while pending:
+        _fresh_tuner(cfg, trainable, pending, storage, exp_path).fit()
+        # trials lost with a node (not recorded) get another pass; bounded by rerun_limit
+        pending = [TrialSpec.from_dict(spec) for spec in session.lost.values()]
+        session.lost.clear()
+        if pending:
+            print(f"running {len(pending)} trial(s) lost with a Ray node again", flush=True)
+
+
+def _fresh_tuner(
+    cfg: SweepConfig, trainable: Any, specs: list[TrialSpec], storage: str, exp_path: str
+) -> Any:
+    """A new Tuner over ``specs`` (the old experiment state only ever served --resume)."""
+    _remove_experiment(exp_path)
+    return tune.Tuner(
         trainable,
-        param_space={"spec": tune.grid_search([s.to_dict() for s in pending])},
+        param_space={"spec": tune.grid_search([s.to_dict() for s in specs])},
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=cfg.max_concurrent or _distributed_concurrency(cfg),
+            max_concurrent_trials=cfg.max_concurrent or None,
             reuse_actors=True,
             trial_dirname_creator=_dirname,
         ),
         run_config=tune.RunConfig(
-            name=exp_dir.name,
-            storage_path=str(exp_dir.parent),
+            name=cfg.experiment,
+            storage_path=storage,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=[_SweepCallback(cfg.experiment), JsonLoggerCallback()],
         ),
     )
-    tuner.fit()
-
-
-def _distributed_concurrency(cfg: SweepConfig) -> int | None:
-    """With ``workers > 1`` each Tune trial is a 1-CPU driver whose Train workers need CPUs of
-    their own; unbounded, Tune could fill the cluster with drivers that wait forever for
-    workers. Cap concurrent trials at what the cluster can hold whole."""
-    if cfg.resources.workers == 1:
-        return None
-    from synprune.pipeline.distributed import resource_plan
-
-    plan = resource_plan(cfg.resources.workers, cfg.resources.cpu, cfg.resources.gpu > 0)
-    cpus = float(ray.cluster_resources().get("CPU", 0.0))
-    return max(1, int(cpus // plan["total_cpu"]))
