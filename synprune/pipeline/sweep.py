@@ -529,6 +529,7 @@ def _run_tuners(
             skip=frozenset(done),
             threads=cfg.resources.threads,
             plugins=cfg.plugins,
+            cpus_per_worker=cfg.resources.cpu,
         ),
         trial_resources(cfg.resources),
     )
@@ -561,7 +562,7 @@ def _fresh_tuner(
         trainable,
         param_space={"spec": tune.grid_search([s.to_dict() for s in specs])},
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=cfg.max_concurrent or None,
+            max_concurrent_trials=cfg.max_concurrent or _distributed_concurrency(cfg),
             reuse_actors=True,
             trial_dirname_creator=_dirname,
         ),
@@ -574,3 +575,16 @@ def _fresh_tuner(
             callbacks=[_SweepCallback(cfg.experiment), JsonLoggerCallback()],
         ),
     )
+
+
+def _distributed_concurrency(cfg: SweepConfig) -> int | None:
+    """With ``workers > 1`` each Tune trial is a 1-CPU driver whose Train workers need CPUs of
+    their own; unbounded, Tune could fill the cluster with drivers that wait forever for
+    workers. Cap concurrent trials at what the cluster can hold whole."""
+    if cfg.resources.workers == 1:
+        return None
+    from synprune.pipeline.distributed import resource_plan
+
+    plan = resource_plan(cfg.resources.workers, cfg.resources.cpu, cfg.resources.gpu > 0)
+    cpus = float(ray.cluster_resources().get("CPU", 0.0))
+    return max(1, int(cpus // plan["total_cpu"]))
