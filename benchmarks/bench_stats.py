@@ -152,7 +152,7 @@ def main() -> int:
     t0 = time.perf_counter()
     import mlflow  # noqa: F401
 
-    from synprune.stats.io import load_mlflow
+    from synprune.tracking.reader import load_mlflow
 
     print(f"import mlflow: {time.perf_counter() - t0:.2f} s")
     for fast in (True, False):
@@ -162,8 +162,8 @@ def main() -> int:
         print(f"read via {name:<24}: {time.perf_counter() - t0:6.2f} s ({len(rows.rows)} trials)")
 
     # 3) in-process end to end with the split read / compute / write / log
-    from synprune.pipeline.cli import main as cli_main
-    from synprune.pipeline.commands import stats as stats_cmd
+    from synprune.cli import stats as stats_cmd
+    from synprune.cli.main import main as cli_main
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()

@@ -52,9 +52,9 @@ def main() -> None:
 
     import torch
 
-    from synprune.pipeline.config import load_config
-    from synprune.pipeline.sweep import load_data, run_sweep
-    from synprune.pipeline.trial import run_trial
+    from synprune.config.loader import load_config
+    from synprune.experiment.trial import run_trial
+    from synprune.runtime.sweep import load_data, run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "bench.toml")
@@ -83,7 +83,7 @@ def main() -> None:
 
         import ray
 
-        from synprune.pipeline.tracking import Tracker
+        from synprune.tracking.writer import Tracker
 
         uri = f"sqlite:///{tmp}/store/mlflow.db"
         t0 = time.perf_counter()

@@ -19,10 +19,10 @@ import time
 import torch
 
 from synprune.datasets import load_dataset, prepare_windows
+from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
+from synprune.experiment.train import fit
+from synprune.experiment.trial import build, run_trial
 from synprune.models import list_models
-from synprune.pipeline.spec import ComponentSpec, TrainSpec, TrialSpec
-from synprune.pipeline.train import fit
-from synprune.pipeline.trial import build, run_trial
 
 SHIPPED = ("bitcoin", "aapl", "air_quality", "etth1", "exchange_rate")
 

@@ -1,5 +1,5 @@
 """`python -m synprune` is the same as the `synprune` console script."""
 
-from synprune.pipeline.cli import main
+from synprune.cli.main import main
 
 raise SystemExit(main())

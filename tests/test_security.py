@@ -27,9 +27,9 @@ def test_every_torch_load_in_the_package_is_weights_only() -> None:
 def test_environment_secrets_never_reach_run_params_or_tags(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from synprune.pipeline.results import TrialResult
-    from synprune.pipeline.spec import ComponentSpec, TrialSpec
-    from synprune.pipeline.tracking import trial_record
+    from synprune.experiment.results import TrialResult
+    from synprune.experiment.spec import ComponentSpec, TrialSpec
+    from synprune.tracking.writer import trial_record
 
     secret = "s3cr3t-DO-NOT-LOG"
     for var in (

@@ -1,10 +1,10 @@
-"""The Regularizer hooks called by the one training loop (synprune.pipeline.train).
+"""The Regularizer hooks called by the one training loop (synprune.experiment.train).
 
 Every regularizer (none, dropout, MC dropout, synaptic pruning, and any plugin) is a
 ``Regularizer``; the loop never asks which one is active. Models never see regularizer flags:
 the only thing a regularizer may pass to a model is ``model_kwargs()`` (e.g. dropout p).
 
-Call order inside ``synprune.pipeline.train``::
+Call order inside ``synprune.experiment.train``::
 
     reg = create_regularizer(name, **params)
     model = create_model(..., **reg.model_kwargs())

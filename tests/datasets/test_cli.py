@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from synprune.pipeline.cli import main
+from synprune.cli.main import main
 
 
 def test_list(shared_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -131,9 +131,9 @@ def _manual_loop(rank: int) -> dict[str, Any]:
 
 def _pipeline_fit(rank: int, world: int) -> dict[str, Any]:
     from synprune.datasets import load_dataset, prepare_windows
+    from synprune.experiment.spec import TrainSpec
+    from synprune.experiment.train import fit
     from synprune.models import create_model
-    from synprune.pipeline.spec import TrainSpec
-    from synprune.pipeline.train import fit
     from synprune.regularizers import create_regularizer
 
     windows = prepare_windows(load_dataset("synthetic"), 8, 1)

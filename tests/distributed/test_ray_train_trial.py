@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from synprune.datasets import SeriesData, load_dataset
-from synprune.pipeline.spec import ComponentSpec, TrainSpec, TrialSpec
+from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 
 pytestmark = [pytest.mark.ray, pytest.mark.distributed]
 
@@ -55,7 +55,7 @@ def series() -> SeriesData:
 
 
 def test_two_worker_trial_matches_single_worker(local_ray: Any, series: SeriesData) -> None:
-    from synprune.pipeline.trial import run_trial
+    from synprune.runtime.executor import execute as run_trial
 
     seen: list[tuple[int, dict[str, float]]] = []
     dist = run_trial(_spec(2), series, on_epoch=lambda e, m: seen.append((e, m)))
@@ -86,7 +86,7 @@ def test_workers2_trial_inside_a_tune_trial(
     """Train V2's pattern: the Tune trial (1 CPU) drives a nested TorchTrainer (2 x 1 CPU)."""
     from ray import tune
 
-    from synprune.pipeline.distributed import resource_plan, run_distributed_trial
+    from synprune.runtime.distributed import resource_plan, run_distributed_trial
 
     data_ref = local_ray.put(series)
 
@@ -119,7 +119,7 @@ def test_workers2_trial_inside_a_tune_trial(
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_distributed_trial_on_gpus_uses_nccl(local_ray: Any, series: SeriesData) -> None:
-    from synprune.pipeline.distributed import run_distributed_trial
+    from synprune.runtime.distributed import run_distributed_trial
 
     workers = min(2, torch.cuda.device_count())  # nccl needs one GPU per rank
     result = run_distributed_trial(_spec(workers, epochs=2, device="cuda"), series)

@@ -38,9 +38,9 @@ def test_sweep_with_two_workers_per_trial(tmp_path: Path) -> None:
     import ray
     from mlflow.tracking import MlflowClient
 
-    from synprune.pipeline.config import load_config
-    from synprune.pipeline.sweep import run_sweep
-    from synprune.pipeline.tracking import trial_rows
+    from synprune.config.loader import load_config
+    from synprune.runtime.sweep import run_sweep
+    from synprune.tracking.reader import trial_rows
 
     path = tmp_path / "ddp.toml"
     path.write_text(CONFIG)

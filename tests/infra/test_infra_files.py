@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from synprune.pipeline import cli
+from synprune.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"

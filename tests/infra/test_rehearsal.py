@@ -194,7 +194,7 @@ def _runs(uri: str, experiment: str, filter_string: str) -> list[Any]:
 
 
 def _expected_spec_ids(config: Path) -> set[str]:
-    from synprune.pipeline.config import load_config
+    from synprune.config.loader import load_config
 
     return {s.spec_id for s in load_config(config).specs()}
 
@@ -367,10 +367,10 @@ def test_trial_lost_with_its_worker_runs_again_in_a_fresh_pass(
 ) -> None:
     import ray
 
-    from synprune.pipeline.config import load_config
-    from synprune.pipeline.sweep import run_sweep
-    from synprune.pipeline.tracking import trial_rows
+    from synprune.config.loader import load_config
     from synprune.regularizers import _REGISTRY
+    from synprune.runtime.sweep import run_sweep
+    from synprune.tracking.reader import trial_rows
 
     plugdir = tmp_path / "plug"
     plugdir.mkdir()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synprune.pipeline.cli import main
+from synprune.cli.main import main
 
 ARMS = {"none": 1.0, "dropout": 0.98, "mc_dropout": 0.99, "synaptic": 0.95}
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,7 +1,7 @@
 """Round trip through a real SQLite MLflow store laid out as docs/ARCHITECTURE.md "MLflow layout".
 
 The round trip from a store written by a real sweep is in
-tests/pipeline/test_sweep_ray.py::test_sweep_end_to_end_then_idempotent (ray-marked).
+tests/runtime/test_sweep_ray.py::test_sweep_end_to_end_then_idempotent (ray-marked).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from synprune.pipeline.cli import main
+from synprune.cli.main import main
 
 EXPERIMENT = "stats-roundtrip"
 ARMS = {"none": 1.0, "dropout": 0.97, "synaptic": 0.93}
@@ -63,7 +63,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     # a failed trial of an extra block: that block is incomplete
     _log_trial(client, exp_id, pid, ("etth1", "lstm", 14, "none", 0), "failed", 0.0, 9_000_000)
     _log_trial(client, exp_id, pid, ("etth1", "lstm", 14, "dropout", 0), "finished", 5.0, 9_000_001)
-    # an Optuna tuning run (pipeline/tune.py tags run_kind=tune): not a benchmark trial
+    # an Optuna tuning run (runtime/tune.py tags run_kind=tune): not a benchmark trial
     tid = _log_trial(client, exp_id, pid, ("aapl", "lstm", 14, "none", 0), "finished", 0.1, 5)
     client.set_tag(tid, "run_kind", "tune")
     client.set_terminated(pid)

@@ -1,0 +1,172 @@
+"""THE training loop. Every regularizer enters through its hooks; nothing here asks which one.
+
+Adam + MSE on scaled targets; validation loss each epoch through ``regularizer.predict``;
+early stopping on validation loss with patience, and the **best weights restored** (model and
+regularizer state, e.g. pruning masks, from the best epoch) before the caller evaluates.
+Only epochs after ``regularizer.settled()`` (e.g. the pruning schedule has reached its final
+sparsity) are eligible as "best" and count towards patience; before that the method being
+evaluated is not yet fully applied, so restoring such a checkpoint would misreport it.
+Batches are drawn by indexing tensors (no DataLoader); the batch order comes from a generator
+seeded with the trial seed, so seeds vary initialisation and batch order only.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from synprune.datasets import WindowedData
+from synprune.experiment.evaluate import predict
+from synprune.experiment.spec import TrainSpec
+from synprune.regularizers import Regularizer
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class FitResult:
+    """Per-epoch history and where the best validation loss was."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    epochs_run: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
+    """Optimizer steps per epoch; with several data-parallel ranks each gets n/world samples."""
+    per_rank = n_train // world_size
+    return max(1, math.ceil(per_rank / batch_size))
+
+
+def fit(
+    model: nn.Module,
+    regularizer: Regularizer,
+    data: WindowedData,
+    train: TrainSpec,
+    *,
+    seed: int,
+    device: torch.device | str = "cpu",
+    on_epoch: EpochCallback | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    attach_to: nn.Module | None = None,
+) -> FitResult:
+    """Train ``model`` in place and restore its best-validation weights.
+
+    ``model`` may be a DDP wrapper; ``attach_to`` is then the inner module the regularizer
+    sees. With ``world_size > 1`` every rank draws the same seeded permutation and takes the
+    disjoint slice ``perm[rank::world_size]`` (truncated so all ranks run the same number of
+    steps), so the ranks together see each training window once per epoch; the epoch's
+    ``train_loss`` is then averaged over all ranks (the default process group).
+    """
+    device = torch.device(device)
+    inner = attach_to if attach_to is not None else model
+    x_tr = data.x_train.to(device)
+    y_tr = data.y_train.to(device)
+    n = x_tr.shape[0]
+    if n < world_size:
+        raise ValueError(f"{n} training windows cannot be split over {world_size} workers")
+    per_epoch = steps_per_epoch(n, train.batch_size, world_size)
+    total_steps = train.epochs * per_epoch
+    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    regularizer.attach(inner, total_steps=total_steps, optimizer=optimizer)
+    loss_fn = nn.MSELoss()
+    gen = torch.Generator().manual_seed(seed)
+    result = FitResult()
+    best_state: dict[str, Any] | None = None
+    bad_epochs = 0
+    step = 0
+    t_start = time.perf_counter()
+    for epoch in range(1, train.epochs + 1):
+        t_epoch = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        if world_size > 1:
+            perm = perm[: (n // world_size) * world_size][rank::world_size]
+        perm = perm.to(device)
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        for i in range(0, perm.numel(), train.batch_size):
+            idx = perm[i : i + train.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x_tr[idx]), y_tr[idx])
+            loss.backward()
+            if train.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+            optimizer.step()
+            step += 1
+            regularizer.after_optimizer_step(step)
+            loss_sum += loss.detach().double() * idx.numel()
+        train_loss = _mean_over_ranks(loss_sum, perm.numel(), world_size)
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}")
+        val_loss = validation_loss(inner, regularizer, data, train.batch_size, device)
+        metrics = {
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "epoch_seconds": time.perf_counter() - t_epoch,
+            **regularizer.metrics(),
+        }
+        result.history.append({"epoch": float(epoch), **metrics})
+        result.epochs_run = epoch
+        if not regularizer.settled():
+            pass  # schedule still running: no best checkpoint, no early stop yet
+        elif best_state is None or val_loss < result.best_val_loss - train.min_delta:
+            result.best_val_loss, result.best_epoch, bad_epochs = val_loss, epoch, 0
+            best_state = {
+                "model": {k: v.detach().clone() for k, v in inner.state_dict().items()},
+                "regularizer": copy.deepcopy(regularizer.state_dict()),
+            }
+        else:
+            bad_epochs += 1
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if train.patience and bad_epochs >= train.patience:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        inner.load_state_dict(best_state["model"])
+        regularizer.load_state_dict(best_state["regularizer"])
+    result.seconds = time.perf_counter() - t_start
+    return result
+
+
+def _mean_over_ranks(total: torch.Tensor, count: int, world_size: int) -> float:
+    """``total / count`` summed over the data-parallel ranks (one all-reduce per epoch), so
+    every rank logs the same train loss: the mean over all windows of the epoch."""
+    if world_size > 1 and dist.is_available() and dist.is_initialized():
+        buf = torch.stack((total, torch.full_like(total, count)))
+        dist.all_reduce(buf)
+        total, count = buf[0], int(buf[1])
+    return float(total) / max(1, count)
+
+
+def validation_loss(
+    model: nn.Module,
+    regularizer: Regularizer,
+    data: WindowedData,
+    batch_size: int,
+    device: torch.device,
+) -> float:
+    """MSE on the scaled validation windows, predicted as at test time."""
+    y_hat = predict(model, regularizer, data.x_val, batch_size=max(batch_size, 256), device=device)
+    return float(((y_hat.double() - data.y_val.double()) ** 2).mean())

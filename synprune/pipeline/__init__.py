@@ -1,1 +1,0 @@
-"""Trial pipeline: spec -> training loop -> evaluation -> result; Ray/MLflow at thin edges."""

@@ -1,0 +1,177 @@
+"""The one training loop and a whole trial, on real (small) data, no Ray, no MLflow."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from synprune.cli.main import main
+from synprune.datasets import load_dataset, prepare_windows
+from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
+from synprune.experiment.train import fit, validation_loss
+from synprune.experiment.trial import build, run_trial
+
+
+def _spec(reg: ComponentSpec | None = None, **train: object) -> TrialSpec:
+    t = {"epochs": 4, "batch_size": 64, "patience": 0, **train}
+    return TrialSpec(
+        dataset="synthetic",
+        model=ComponentSpec("lstm", {"hidden_size": 16}),
+        regularizer=reg or ComponentSpec("none"),
+        seq_len=12,
+        horizon=2,
+        train=TrainSpec(**t),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_dataset("synthetic")
+
+
+def test_same_seed_same_result_other_seed_differs(synthetic) -> None:
+    a = run_trial(_spec(), synthetic)
+    b = run_trial(_spec(), synthetic)
+    c = run_trial(dataclasses.replace(_spec(), seed=1), synthetic)
+    assert a.test_mae == b.test_mae and a.history[-1]["train_loss"] == b.history[-1]["train_loss"]
+    assert c.test_mae != a.test_mae
+    assert a.status == "finished" and a.epochs_run == 4 and math.isfinite(a.test_mae)
+
+
+def test_best_weights_are_restored(synthetic) -> None:
+    # a large learning rate makes validation loss bounce, so the best epoch is not the last
+    spec = _spec(epochs=8, lr=0.05, patience=0)
+    windows = prepare_windows(synthetic, spec.seq_len, spec.horizon)
+    model, reg = build(spec, windows)
+    fitted = fit(model, reg, windows, spec.train, seed=spec.seed)
+    vals = [h["val_loss"] for h in fitted.history]
+    assert fitted.best_epoch == int(np.argmin(vals)) + 1
+    assert fitted.best_epoch < fitted.epochs_run, "setup should make the last epoch not the best"
+    # the model now holds exactly the best epoch's weights
+    assert validation_loss(model, reg, windows, 64, torch.device("cpu")) == pytest.approx(
+        min(vals), rel=1e-6
+    )
+
+
+def test_early_stopping_stops_after_patience(synthetic) -> None:
+    res = run_trial(_spec(epochs=30, lr=0.05, patience=1), synthetic)
+    assert res.epochs_run < 30
+    assert res.epochs_run == res.best_epoch + 1
+
+
+def test_test_period_changes_neither_scaling_nor_training(synthetic) -> None:
+    """Leakage guard: perturbing the test period leaves training bit-identical."""
+    _, val_end = synthetic.split
+    values = synthetic.values.copy()
+    values[val_end:] = values[val_end:] * 3.0 + 5.0
+    tampered = dataclasses.replace(synthetic, values=values)
+    a = run_trial(_spec(), synthetic)
+    b = run_trial(_spec(), tampered)
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    assert [h["val_loss"] for h in a.history] == [h["val_loss"] for h in b.history]
+    assert a.test_mae != b.test_mae  # the test split itself did change
+
+
+def test_naive_mae_is_persistence_on_the_test_windows(synthetic) -> None:
+    spec = _spec()
+    res = run_trial(spec, synthetic)
+    _, val_end = synthetic.split
+    y = synthetic.values[:, 0].astype(np.float64)
+    # targets of test windows: rows val_end .. T-1, each window predicts H=2 rows
+    errs = []
+    for t in range(val_end, len(y) - spec.horizon + 1):
+        errs.extend(abs(y[t : t + spec.horizon] - y[t - 1]))
+    assert res.naive_mae == pytest.approx(float(np.mean(errs)), rel=1e-5)
+
+
+def test_synaptic_trial_reaches_its_sparsity(synthetic) -> None:
+    reg = ComponentSpec(
+        "synaptic", {"final_sparsity": 0.6, "start_frac": 0.0, "end_frac": 0.5, "prune_every": 1}
+    )
+    res = run_trial(_spec(reg), synthetic)
+    assert res.final_sparsity == pytest.approx(0.6, abs=1e-3)
+    assert [h["sparsity"] for h in res.history] == sorted(h["sparsity"] for h in res.history)
+
+
+def test_cli_train_json_on_a_real_dataset(shared_data_dir, capsys) -> None:
+    rc = main(
+        [
+            "train",
+            "--model",
+            "lstm",
+            "--dataset",
+            "bitcoin",
+            "--regularizer",
+            "synaptic",
+            "--seq-len",
+            "7",
+            "--epochs",
+            "2",
+            "--json",
+            "--quiet",
+            "--set",
+            "model.hidden_size=8",
+        ]
+    )
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in (
+        "test_mae",
+        "test_rmse",
+        "test_mse",
+        "naive_mae",
+        "val_loss",
+        "epochs_run",
+        "final_sparsity",
+        "train_seconds",
+        "spec",
+    ):
+        assert key in out, key
+    assert out["spec"]["model"]["params"]["hidden_size"] == 8
+    assert out["naive_mae"] > 0 and out["test_mae"] > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--set", "regularizer.final_sparsity=1.2"], "final_sparsity"),
+        (["--seq-len", "0"], "seq_len"),
+        (["--set", "train.nope=1"], "train.nope"),
+    ],
+)
+def test_cli_train_refuses_bad_input_with_one_line(argv, needle, capsys) -> None:
+    base = [
+        "train",
+        "--model",
+        "lstm",
+        "--dataset",
+        "synthetic",
+        "--regularizer",
+        "synaptic",
+        "--seq-len",
+        "8",
+        "--quiet",
+    ]
+    # later flags win in argparse, so --seq-len 0 overrides the base value
+    rc = main(base + argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert needle in err and len(err.splitlines()) == 1
+
+
+def test_early_stopping_waits_for_the_pruning_schedule(synthetic) -> None:
+    """With patience 1 and a bouncing validation loss, a synaptic trial still ends at its final
+    sparsity: epochs before the schedule completes are never restored as "best"."""
+    reg = ComponentSpec(
+        "synaptic", {"final_sparsity": 0.7, "start_frac": 0.0, "end_frac": 0.5, "prune_every": 1}
+    )
+    res = run_trial(_spec(reg, epochs=10, lr=0.05, patience=1), synthetic)
+    assert res.final_sparsity == pytest.approx(0.7, abs=1e-3)
+    settled = [h["epoch"] for h in res.history if h["sparsity"] >= 0.7 - 1e-3]
+    assert res.best_epoch >= min(settled)
+    assert res.epochs_run >= 5  # half of 10 epochs is the schedule; no stop before it ends
