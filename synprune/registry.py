@@ -10,20 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from synprune.errors import FieldError
+
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
     """Name -> factory map with a decorator to fill it and ``create`` to call it."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, forbidden: str = "") -> None:
         self.kind = kind
+        self.forbidden = forbidden  # characters a registered name may not contain
         self._factories: dict[str, Callable[..., T]] = {}
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator registering ``factory`` under ``name``; a second use of a name raises."""
         if not name or not isinstance(name, str):
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        bad = sorted({c for c in name if c in self.forbidden})
+        if bad:
+            raise ValueError(f"{self.kind} name {name!r} may not contain {''.join(bad)!r}")
 
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._factories:
@@ -41,11 +47,12 @@ class Registry(Generic[T]):
         self._factories.pop(name, None)
 
     def get(self, name: str) -> Callable[..., T]:
+        """The factory of ``name``; ``FieldError`` (field = the kind) listing the names."""
         try:
             return self._factories[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}"
+        except (KeyError, TypeError):
+            raise FieldError(
+                self.kind, name, f"a registered {self.kind}: {', '.join(self.names())}"
             ) from None
 
     def create(self, name: str, /, **kwargs: object) -> T:

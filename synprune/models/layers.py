@@ -10,15 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from synprune.errors import ConfigError
+from synprune.errors import FieldError
 
 # --------------------------------------------------------------------------- argument checks
 
 
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    """Return ``value`` if it is an int in ``[minimum, maximum]``; else ``ConfigError``.
+    """Return ``value`` if it is an int in ``[minimum, maximum]``; else ``FieldError``.
 
-    ``ConfigError`` is a ``ValueError``; the message names the argument, its value and the range.
+    ``FieldError`` is a ``ValueError``; the message names the argument, its value and the range.
     """
     upper = "inf" if maximum is None else str(maximum)
     if (
@@ -27,29 +27,28 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
         or value < minimum
         or (maximum is not None and value > maximum)
     ):
-        raise ConfigError(
-            f"{name}={value!r} is invalid: expected an integer in [{minimum}, {upper}]"
-        )
+        raise FieldError(name, value, f"an integer in [{minimum}, {upper}]")
     return value
 
 
 def check_dropout(value: object, name: str = "dropout") -> float:
-    """Return ``value`` as float if it is a probability in ``[0, 1)``; else ``ConfigError``."""
+    """Return ``value`` as float if it is a probability in ``[0, 1)``; else ``FieldError``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"{name}={value!r} is invalid: expected a float in [0, 1)")
+        raise FieldError(name, value, "a number in [0, 1)")
     return float(value)
 
 
 def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``allowed``; else ``ConfigError``."""
-    if value not in allowed:
-        raise ConfigError(f"{name}={value!r} is invalid: expected one of {', '.join(allowed)}")
+    """Return ``value`` if it is one of ``allowed``; else ``FieldError``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise FieldError(name, value, f"one of {', '.join(allowed)}")
     return str(value)
 
 
 def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` if it is a bool; else ``FieldError``."""
     if not isinstance(value, bool):
-        raise ConfigError(f"{name}={value!r} is invalid: expected true or false")
+        raise FieldError(name, value, "true or false")
     return value
 
 

@@ -61,7 +61,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from synprune.errors import ConfigError
+from synprune.errors import FieldError
 from synprune.models.layers import (
     LearnablePositionalEncoding,
     RevIN,
@@ -73,6 +73,7 @@ from synprune.models.layers import (
     check_int,
     num_patches,
 )
+from synprune.models.registry import register_model
 
 #: Window length from which the paper's standard supervised hyperparameters apply.
 STANDARD_SEQ_LEN = 96
@@ -121,6 +122,7 @@ class PatchTSTEncoderLayer(nn.Module):
         return self.norm_ffn(x + self.dropout_ffn(self.ff(x)))
 
 
+@register_model("patchtst")
 class PatchTST(nn.Module):
     """PatchTST forecaster of channel 0; see the module docstring for the architecture.
 
@@ -136,7 +138,7 @@ class PatchTST(nn.Module):
         Architecture arguments left as ``None`` take ``default_arch(seq_len)``.
 
     Raises:
-        ValueError (``ConfigError``) naming the argument, its value and the allowed range.
+        ValueError (``FieldError``) naming the argument, its value and the allowed range.
     """
 
     def __init__(
@@ -182,9 +184,7 @@ class PatchTST(nn.Module):
         self.d_model = check_int("d_model", arch["d_model"], 1)
         self.n_heads = check_int("n_heads", arch["n_heads"], 1, self.d_model)
         if self.d_model % self.n_heads:
-            raise ConfigError(
-                f"n_heads={self.n_heads} is invalid: it must divide d_model={self.d_model}"
-            )
+            raise FieldError("n_heads", self.n_heads, f"a divisor of d_model={self.d_model}")
         self.d_ff = check_int("d_ff", arch["d_ff"], 1)
         self.num_layers = check_int("num_layers", arch["num_layers"], 1)
         self.norm = check_choice("norm", arch["norm"], ("batch", "layer"))

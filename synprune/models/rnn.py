@@ -31,11 +31,12 @@ No dropout on the recurrent (hidden-to-hidden) connections.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
+from synprune.errors import FieldError
 from synprune.models.layers import (
     RevIN,
     check_bool,
@@ -44,6 +45,7 @@ from synprune.models.layers import (
     check_input,
     check_int,
 )
+from synprune.models.registry import register_model
 
 CellType = Literal["rnn", "lstm", "gru"]
 _CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -57,8 +59,13 @@ DEFAULT_NUM_LAYERS = 2
 class RecurrentForecaster(nn.Module):
     """Stacked RNN / LSTM / GRU with a last-state linear head.
 
+    The registered models are the subclasses ``RNNForecaster`` (``rnn``), ``LSTMForecaster``
+    (``lstm``) and ``GRUForecaster`` (``gru``), which fix ``cell``; ``RecurrentForecaster(cell,
+    ...)`` builds any of them directly.
+
     Args:
-        cell: ``"rnn"`` (tanh Elman), ``"lstm"`` or ``"gru"``.
+        cell: positional only; ``"rnn"`` (tanh Elman), ``"lstm"`` or ``"gru"``; optional in the
+            subclasses (their ``CELL``).
         n_features: input channels C (channel 0 is the target), >= 1.
         seq_len: window length L, >= 1 (checked against the input).
         horizon: forecast steps H, >= 1.
@@ -68,12 +75,16 @@ class RecurrentForecaster(nn.Module):
         revin: reversible instance normalisation; ``None`` (default) = on when seq_len >= 2.
 
     Raises:
-        ValueError (``ConfigError``) naming the argument, its value and the allowed range.
+        ValueError (``FieldError``) naming the argument, its value and the allowed range.
     """
+
+    #: the cell of a registered subclass (``None``: given as the first argument)
+    CELL: ClassVar[CellType | None] = None
 
     def __init__(
         self,
-        cell: CellType,
+        cell: CellType | None = None,
+        /,
         *,
         n_features: int,
         seq_len: int,
@@ -84,6 +95,10 @@ class RecurrentForecaster(nn.Module):
         revin: bool | None = None,
     ) -> None:
         super().__init__()
+        if cell is None:
+            cell = self.CELL
+        elif self.CELL is not None and cell != self.CELL:
+            raise FieldError("cell", cell, f"{self.CELL!r} (fixed by {type(self).__name__})")
         self.cell = check_choice("cell", cell, tuple(_CELLS))
         self.n_features = check_int("n_features", n_features, 1)
         self.seq_len = check_int("seq_len", seq_len, 1)
@@ -130,3 +145,24 @@ class RecurrentForecaster(nn.Module):
             f"cell={self.cell}, n_features={self.n_features}, seq_len={self.seq_len}, "
             f"horizon={self.horizon}, dropout={self.dropout}"
         )
+
+
+@register_model("rnn")
+class RNNForecaster(RecurrentForecaster):
+    """``rnn``: stacked tanh Elman RNN forecaster (see :class:`RecurrentForecaster`)."""
+
+    CELL = "rnn"
+
+
+@register_model("lstm")
+class LSTMForecaster(RecurrentForecaster):
+    """``lstm``: stacked LSTM forecaster (see :class:`RecurrentForecaster`)."""
+
+    CELL = "lstm"
+
+
+@register_model("gru")
+class GRUForecaster(RecurrentForecaster):
+    """``gru``: stacked GRU forecaster (see :class:`RecurrentForecaster`)."""
+
+    CELL = "gru"

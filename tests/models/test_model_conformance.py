@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from synprune.models import create_model, list_models
+from synprune.errors import FieldError
+from synprune.models import create_model, list_models, model_fields
 
 # (seq_len, horizon, n_features): a single step, a short window, the paper's standard length.
 CASES = [(1, 1, 1), (7, 3, 2), (96, 4, 3)]
@@ -115,12 +116,15 @@ SPECIFIC_BAD["lstm"] = SPECIFIC_BAD["gru"] = SPECIFIC_BAD["rnn"]
 def test_bad_arguments_raise_value_error_naming_the_argument(name: str) -> None:
     base = {"n_features": 2, "seq_len": 7, "horizon": 2}
     for arg, bad in COMMON_BAD + SPECIFIC_BAD.get(name, []):
-        with pytest.raises(ValueError, match=arg) as info:
+        with pytest.raises(FieldError, match=arg) as info:
             create_model(name, **{**base, **bad})
-        assert repr(bad[arg]) in str(info.value), str(info.value)
-    with pytest.raises(ValueError, match="no_such_arg"):
+        assert isinstance(info.value, ValueError)
+        assert (info.value.field, info.value.value) == (arg, bad[arg])
+        assert str(info.value).startswith(f"{arg}={bad[arg]!r} is invalid; allowed: ")
+    with pytest.raises(FieldError, match="no_such_arg=3 is invalid") as info:
         create_model(name, **base, no_such_arg=3)
-    with pytest.raises(ValueError, match="unknown model"):
+    assert set(model_fields(name)) <= set(info.value.allowed.split(": ")[1].split(", "))
+    with pytest.raises(FieldError, match=f"model='not-{name}'.*gru, lstm, patchtst, rnn"):
         create_model(f"not-{name}", **base)
 
 
@@ -152,19 +156,10 @@ def test_channel_zero_is_the_target(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_factory_signature_lists_the_architecture_arguments(name: str) -> None:
-    """The pipeline resolves specs from the factory signature; its defaults must build."""
-    import inspect
-
-    from synprune.models.registry import get_model_factory
-
-    params = inspect.signature(get_model_factory(name)).parameters
-    assert {"n_features", "seq_len", "horizon", "dropout"} <= set(params)
-    arch = {
-        k: p.default
-        for k, p in params.items()
-        if k not in {"n_features", "seq_len", "horizon", "dropout"}
-    }
+def test_model_fields_list_the_architecture_arguments(name: str) -> None:
+    """The config layer resolves specs from ``model_fields``; its defaults must build."""
+    arch = model_fields(name)
     assert arch, f"{name} exposes no architecture arguments"
+    assert not {"n_features", "seq_len", "horizon", "dropout", "cell", "self"} & set(arch)
     model = create_model(name, n_features=1, seq_len=5, horizon=1, **arch)
     assert model(torch.randn(2, 5, 1)).shape == (2, 1)
