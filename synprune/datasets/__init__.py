@@ -1,19 +1,24 @@
 """Datasets: files -> ``SeriesData`` -> (split, scaled, windowed) ``WindowedData``.
 
-``load_dataset(name, *, data_dir=None, target=None, date_column=None)`` loads a registered
-dataset (``list_datasets()``) or ``csv:PATH``; ``prepare_windows(data, seq_len, horizon)``
-makes leak-free model inputs. See ``builtin`` for each dataset, ``parsers`` for the gap policy,
-``sources`` for files, downloads and sha256 checks.
+``load_dataset(name, *, data_dir=None, target=None, date_column=None, missing_value=None)``
+loads a registered dataset (``list_datasets()``) or ``csv:PATH``;
+``prepare_windows(data, seq_len, horizon)`` makes leak-free model inputs. See ``builtin``
+for each dataset, ``gaps`` for the gap policy (past-only filling; unobserved targets are
+never scored), ``parsers`` for file validation, ``sources`` for files, the packaged copies,
+downloads and sha256 checks.
+
+Imports point down: series <- splits, scaling, parsers, gaps <- build <- registry <- builtin
+(registered by the explicit import below), windows; sources is used by builtin only.
 """
 
 from synprune.datasets import builtin as _builtin  # noqa: F401  (registers built-ins)
 from synprune.datasets.registry import (
     DATASETS,
-    SeriesData,
     list_datasets,
     load_dataset,
     register_dataset,
 )
+from synprune.datasets.series import SeriesData
 from synprune.datasets.windows import WindowedData, prepare_windows
 
 __all__ = [

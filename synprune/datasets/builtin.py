@@ -8,9 +8,10 @@ bitcoin        close                  open, high, low, volume; ISO UTC ``timeOpe
                                       near-copy of the target)
 aapl           close                  open, high, low, volume; constant ``Name`` dropped
 air_quality    CO(GT)                 the other 12 sensor/weather columns; ';' + decimal comma,
-                                      Date dd/mm/yyyy + Time hh.mm.ss, -200 = missing, empty
-                                      rows/columns dropped; ``NMHC(GT)`` (90% missing) dropped;
-                                      gap policy in ``parsers``
+                                      Date dd/mm/yyyy + Time hh.mm.ss, -200 = missing
+                                      (``missing_value``), empty rows/columns dropped;
+                                      ``NMHC(GT)`` (mostly missing in train) dropped; gap
+                                      policy in ``gaps``
 etth1          OT                     HUFL, HULL, MUFL, MULL, LUFL, LULL; cut to the 14400 rows
                                       of the standard 12/4/4-month split
 exchange_rate  OT                     0..6; dates ``yyyy/m/d h:mm``; standard 7:1:2 split
@@ -28,15 +29,16 @@ import numpy as np
 import pandas as pd
 
 from synprune.datasets import sources
+from synprune.datasets.build import build_series
 from synprune.datasets.parsers import (
-    build_series,
     line_of,
     parse_dates,
     read_table,
     require_columns,
     to_numeric,
 )
-from synprune.datasets.registry import SeriesData, register_dataset
+from synprune.datasets.registry import register_dataset
+from synprune.datasets.series import SeriesData
 from synprune.datasets.splits import ett_hourly_split
 from synprune.errors import DataError
 
@@ -44,8 +46,10 @@ OHLCV = ["close", "open", "high", "low", "volume"]
 
 
 def _file(name: str, data_dir: Path | None) -> tuple[Path, list[str]]:
-    """The dataset's local file (downloaded if missing) and notes from its sha256 check."""
-    path = sources.fetch(name, data_dir_override=data_dir)
+    """The dataset's file (data dir, packaged copy or download) and notes on its origin."""
+    path = sources.locate(name, data_dir)
+    if path == sources.packaged_file(name):  # already verified against its sha256
+        return path, [f"file: copy shipped with synprune ({sources.SOURCES[name].licence})"]
     return path, list(sources.verify_local(name, path))
 
 
@@ -78,8 +82,17 @@ def aapl(*, data_dir: Path | None = None, target: str = "close") -> SeriesData:
                         notes=[*notes, *more])  # fmt: skip
 
 
+AIR_QUALITY_MISSING = -200.0
+
+
 @register_dataset("air_quality")
-def air_quality(*, data_dir: Path | None = None, target: str = "CO(GT)") -> SeriesData:
+def air_quality(
+    *,
+    data_dir: Path | None = None,
+    target: str = "CO(GT)",
+    missing_value: float = AIR_QUALITY_MISSING,
+) -> SeriesData:
+    """UCI Air Quality (De Vito et al. 2008, CC BY 4.0); cells equal to -200 are missing."""
     path, notes = _file("air_quality", data_dir)
     df, more = read_table(path, ";")
     require_columns(df, ["Date", "Time", "CO(GT)"], path)
@@ -88,7 +101,7 @@ def air_quality(*, data_dir: Path | None = None, target: str = "CO(GT)") -> Seri
     features = [c for c in df.columns if c not in ("Date", "Time")]
     return build_series("air_quality", df, path, target=target, features=features,
                         timestamps=ts, notes=[*notes, *more], decimal_comma=True,
-                        missing_code=-200.0)  # fmt: skip
+                        missing_value=missing_value)  # fmt: skip
 
 
 @register_dataset("etth1")

@@ -1,42 +1,34 @@
-"""CSV parsing shared by every dataset: reading, dates, numbers, the gap policy, ``csv:PATH``.
+"""Reading CSV files: delimiters, header, numbers, dates and value checks.
 
-Every problem with a file raises ``DataError`` naming the file, the column and the line
-(``line`` counts the header as line 1, as an editor shows it).
+Every problem with a file raises one ``DataError`` naming the file, the column and where:
+``line N`` is the *file line* (the header is line 1, as an editor shows it; blank lines
+count); ``data row N`` (1-based) is used for values computed after parsing (e.g. daily
+aggregates), where no file line exists.
 
-Gap policy (``fill_gaps``), applied to every dataset after its missing-value codes became NaN:
-
-1. a column with no value at all is an error; a *covariate* column missing in more than
-   ``MAX_MISSING_FRACTION`` of its rows is dropped (noted); a target that sparse is an error;
-2. leading / trailing rows with a missing target are cut off (noted);
-3. interior gaps of every column are filled by linear interpolation along the rows, and
-   covariate gaps at the very start/end by the nearest value;
-4. a *target* gap longer than ``MAX_TARGET_GAP`` rows is interpolated too (so later windows
-   have inputs), but its rows are marked in ``SeriesData.target_valid`` and ``prepare_windows``
-   drops every window that would train on or be scored on such an invented target.
-   Short gaps (<= ``MAX_TARGET_GAP``) count as observed.
-
-Cutting to the longest gap-free stretch was rejected: on AirQuality it keeps < 25% of the rows.
+Cells that are empty or hold a pandas NA token (``NaN``, ``NA``, ``null``, ...) are *missing*
+and go to the gap policy (``gaps``). Numbers must be finite and fit float32 (the dtype models
+train in): ``inf`` is refused as infinite, a finite number beyond +-3.4e38 (e.g. ``1e300``) as
+exceeding the float32 range.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from synprune.datasets.registry import SeriesData
-from synprune.datasets.splits import ratio_split
 from synprune.errors import DataError
 
-MAX_TARGET_GAP = 6
-MAX_MISSING_FRACTION = 0.5
 DELIMITERS = (",", ";", "\t")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INF_TEXT = re.compile(r"^[+-]?(inf|infinity)$", re.IGNORECASE)
 
 
 def line_of(index: int) -> int:
-    """File line of data row ``index`` (0-based, header on line 1)."""
+    """File line of data row ``index`` (0-based frame index, header on line 1)."""
     return int(index) + 2
 
 
@@ -49,13 +41,40 @@ def sniff_delimiter(path: Path) -> str:
     return best if counts[best] > 0 else ","
 
 
+def _check_header(path: Path, sep: str) -> None:
+    """Refuse a header that names a column twice (pandas would silently rename it 'x.1')."""
+    head = pd.read_csv(
+        path, sep=sep, header=None, nrows=1, dtype=str, encoding="utf-8-sig",
+        skipinitialspace=True, keep_default_na=False,
+    )  # fmt: skip
+    names = [str(n).strip() for n in head.iloc[0].tolist()] if len(head) else []
+    seen: dict[str, int] = {}
+    for pos, n in enumerate(names, start=1):
+        if not n:
+            continue
+        if n in seen:
+            raise DataError(
+                f"{path}: header (line 1) names column {n!r} twice (columns {seen[n]} and "
+                f"{pos}); rename one of them"
+            )
+        seen[n] = pos
+
+
 def read_table(path: Path, sep: str | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """All cells as strings (NaN where empty); empty trailing rows and unnamed columns dropped."""
+    """All cells as strings (NaN where missing); empty rows and unnamed empty columns dropped.
+
+    The frame's index is the 0-based data row in the file (blank lines included), so
+    ``line_of(index)`` is the file line.
+    """
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     sep = sep or sniff_delimiter(path)
     try:
-        df = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
+        _check_header(path, sep)
+        df = pd.read_csv(
+            path, sep=sep, dtype=str, encoding="utf-8-sig", skipinitialspace=True,
+            skip_blank_lines=False,
+        )  # fmt: skip
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be parsed as a {sep!r}-separated CSV: {exc}") from exc
     notes = []
@@ -81,21 +100,52 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], path: Path) -> Non
         )
 
 
-def to_numeric(
-    df: pd.DataFrame, column: str, path: Path, *, decimal_comma: bool = False
-) -> pd.Series:
-    """Column as float64 (NaN where empty); a non-numeric cell raises, naming its line."""
+def parse_numbers(
+    df: pd.DataFrame, column: str, *, decimal_comma: bool = False
+) -> tuple[pd.Series, int | None]:
+    """``(float64 column with NaN where missing, position of the first non-numeric cell)``."""
     raw = df[column].str.strip()
     text = raw.str.replace(",", ".", regex=False) if decimal_comma else raw
     num = pd.to_numeric(text, errors="coerce").astype("float64")
     bad = (raw.notna() & (raw != "") & num.isna()).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    return num, (int(np.flatnonzero(bad)[0]) if bad.any() else None)
+
+
+def to_numeric(
+    df: pd.DataFrame, column: str, path: Path, *, decimal_comma: bool = False
+) -> pd.Series:
+    """Column as float64 (NaN where missing); a non-numeric cell raises, naming its line."""
+    num, bad = parse_numbers(df, column, decimal_comma=decimal_comma)
+    if bad is not None:
         raise DataError(
-            f"{path}: column {column!r} is not numeric: line {line_of(df.index[i])} "
-            f"holds {df[column].iloc[i]!r}"
+            f"{path}: column {column!r} is not numeric: line {line_of(df.index[bad])} "
+            f"holds {df[column].iloc[bad]!r}"
         )
     return num
+
+
+def check_values(frame: pd.DataFrame, path: Path, *, raw: pd.DataFrame | None = None) -> None:
+    """Refuse infinite values and values beyond the float32 range (NaN = missing is fine).
+
+    ``raw`` is the text the numbers came from (same index): columns present in it are
+    located by file line and quoted as written; others by 1-based data row.
+    """
+    x = frame.to_numpy(dtype=np.float64)
+    with np.errstate(over="ignore"):
+        bad = np.isinf(x) | np.isinf(x.astype(np.float32))
+    if not bad.any():
+        return
+    row, col = (int(i[0]) for i in np.nonzero(bad))  # first bad row, then leftmost column
+    name = frame.columns[col]
+    if raw is not None and name in raw.columns:
+        where, shown = f"line {line_of(frame.index[row])}", str(raw[name].iloc[row]).strip()
+    else:
+        where, shown = f"data row {row + 1} (1-based)", repr(float(x[row, col]))
+    if _INF_TEXT.match(shown):
+        why = "is infinite; values must be finite (leave the cell empty to mark it missing)"
+    else:
+        why = f"exceeds float32 range (largest magnitude {FLOAT32_MAX:.7g})"
+    raise DataError(f"{path}: column {name!r}, {where}: value {shown!r} {why}")
 
 
 def parse_dates(
@@ -134,158 +184,3 @@ def parse_dates(
             f"{strings.loc[lines[i - 1]]!r}); dates must be strictly increasing"
         )
     return ts, order
-
-
-def _run_mask(missing: np.ndarray, min_len: int) -> np.ndarray:
-    """True on rows inside runs of ``missing`` longer than ``min_len``."""
-    edges = np.diff(np.r_[0, missing.astype(np.int8), 0])
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    long = (ends - starts) > min_len
-    delta = np.zeros(missing.size + 1, dtype=np.int64)
-    np.add.at(delta, starts[long], 1)
-    np.add.at(delta, ends[long], -1)
-    return np.cumsum(delta[:-1]) > 0
-
-
-def fill_gaps(
-    frame: pd.DataFrame, target: str, path: Path, *, max_gap: int = MAX_TARGET_GAP
-) -> tuple[pd.DataFrame, np.ndarray | None, slice, list[str]]:
-    """Apply the gap policy (module docstring) to a float frame whose first column is target.
-
-    Returns ``(filled frame, target_valid or None, kept row slice, notes)``.
-    """
-    notes: list[str] = []
-    miss = frame.isna()
-    frac = miss.mean(axis=0)
-    for col in frame.columns:
-        if frac[col] == 1.0:
-            raise DataError(f"{path}: column {col!r} has no values (every row is missing)")
-    if frac[target] > MAX_MISSING_FRACTION:
-        raise DataError(f"{path}: target column {target!r} is {frac[target]:.0%} missing")
-    sparse = [c for c in frame.columns if c != target and frac[c] > MAX_MISSING_FRACTION]
-    if sparse:
-        frame = frame.drop(columns=sparse)
-        notes.append(
-            "dropped mostly-missing column(s) "
-            + ", ".join(f"{c!r} ({frac[c]:.0%} missing)" for c in sparse)
-        )
-    observed = np.flatnonzero(frame[target].notna().to_numpy())
-    keep = slice(int(observed[0]), int(observed[-1]) + 1)
-    if keep.start > 0 or keep.stop < len(frame):
-        notes.append(
-            f"cut {keep.start} leading and {len(frame) - keep.stop} trailing rows "
-            "with a missing target"
-        )
-        frame = frame.iloc[keep]
-    n_missing = frame.isna().to_numpy().sum(axis=0)
-    if not n_missing.any():
-        return frame, None, keep, notes
-    t_missing = frame[target].isna().to_numpy()
-    long_rows = _run_mask(t_missing, max_gap)
-    filled = frame.interpolate(method="linear", limit_area="inside").ffill().bfill()
-    gaps = ", ".join(f"{c} {n}" for c, n in zip(frame.columns, n_missing) if n)
-    notes.append(f"linearly interpolated missing values (rows per column: {gaps})")
-    valid = None
-    if long_rows.any():
-        valid = ~long_rows
-        notes.append(
-            f"{int(long_rows.sum())} target rows lie in gaps longer than {max_gap} rows: "
-            "interpolated for inputs, but windows with such target rows are not used"
-        )
-    return filled, valid, keep, notes
-
-
-def build_series(
-    name: str,
-    df: pd.DataFrame,
-    path: Path,
-    *,
-    target: str,
-    features: Sequence[str],
-    timestamps: np.ndarray | None,
-    notes: Sequence[str] = (),
-    decimal_comma: bool = False,
-    missing_code: float | None = None,
-    split: tuple[float, float, float] = (0.7, 0.1, 0.2),
-    split_rows: tuple[int, int] | None = None,
-) -> SeriesData:
-    """Numbers -> missing codes -> gap policy -> ``SeriesData`` (target first).
-
-    Text columns of ``df`` are parsed with ``to_numeric``; numeric ones are used as they are.
-    The split is ``ratio_split`` by ``split`` fractions unless ``split_rows`` fixes it.
-    """
-    if target not in features:
-        raise DataError(
-            f"{path}: target {target!r} is not a usable column of dataset {name!r}; "
-            f"available: {', '.join(features)}"
-        )
-    cols = [target, *[c for c in features if c != target]]
-    frame = pd.DataFrame(
-        {
-            c: df[c].astype("float64")
-            if pd.api.types.is_numeric_dtype(df[c])
-            else to_numeric(df, c, path, decimal_comma=decimal_comma)
-            for c in cols
-        },
-        index=df.index,
-    )
-    notes = list(notes)
-    if missing_code is not None:
-        coded = frame == missing_code
-        if coded.to_numpy().any():
-            notes.append(f"{int(coded.to_numpy().sum())} cells coded {missing_code:g} -> missing")
-            frame = frame.mask(coded)
-    frame, valid, keep, gap_notes = fill_gaps(frame, target, path)
-    if split_rows is not None and len(frame) != len(df):
-        raise DataError(
-            f"{path}: target {target!r} is missing in the first/last rows; the fixed split "
-            f"{split_rows} of dataset {name!r} needs all {len(df)} rows"
-        )
-    notes += gap_notes
-    if timestamps is not None:
-        timestamps = timestamps[keep]
-    values = np.array(frame.to_numpy(dtype=np.float32), order="C")  # own, writable copy
-    return SeriesData(
-        name=name,
-        values=values,
-        columns=tuple(map(str, frame.columns)),
-        timestamps=timestamps,
-        split=split_rows if split_rows is not None else ratio_split(len(values), *split),
-        source=str(path),
-        notes=tuple(notes),
-        target_valid=None if valid is None else np.array(valid, dtype=bool),
-    )
-
-
-def load_csv(path: str | Path, *, target: str, date_column: str | None = None) -> SeriesData:
-    """``csv:PATH``: any CSV (, ; or TAB separated; decimal comma accepted when not ',').
-
-    The target and every other column whose cells are all numbers become features (other
-    columns are dropped, noted); ``date_column`` values must parse and strictly increase.
-    """
-    p = Path(path).expanduser().resolve()
-    df, notes = read_table(p)
-    sep = sniff_delimiter(p)
-    require_columns(df, [target] + ([date_column] if date_column else []), p)
-    if date_column == target:
-        raise DataError(f"{p}: the date column and the target are both {target!r}")
-    timestamps = None
-    if date_column:
-        timestamps, _ = parse_dates(df[date_column], p, date_column)
-    comma = sep != ","
-    to_numeric(df, target, p, decimal_comma=comma)  # raises naming the first bad line
-    features, dropped = [target], []
-    for c in df.columns:
-        if c in (target, date_column):
-            continue
-        try:
-            to_numeric(df, c, p, decimal_comma=comma)
-            features.append(c)
-        except DataError:
-            dropped.append(c)
-    if dropped:
-        notes.append(f"dropped non-numeric column(s): {', '.join(map(repr, dropped))}")
-    return build_series(
-        f"csv:{p}", df, p, target=target, features=features, timestamps=timestamps,
-        notes=notes, decimal_comma=comma,
-    )  # fmt: skip

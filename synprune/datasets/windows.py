@@ -5,6 +5,11 @@ It belongs to the split that holds *all* its target rows (windows whose targets 
 boundary are dropped); its inputs may reach back into earlier splits (val/test windows look
 back into train/val), never forward. Scalers are fit on the training rows ``[0, a)`` only, so
 nothing from val or test leaks into training, and nothing from test into val.
+
+Windows whose target rows include a row with ``SeriesData.target_valid == False`` (a target
+that was not observed and was filled by the gap policy) are dropped from train, val and test
+alike: no model is fitted to, early-stopped on or scored on a filled target. The naive
+forecast reads the last *input* target, which the gap policy filled from the past only.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from synprune.datasets.registry import SeriesData
-from synprune.datasets.scaling import StandardScaler
+from synprune.datasets.scaling import MIN_STD, StandardScaler
+from synprune.datasets.series import SeriesData
 from synprune.errors import ConfigError, DataError
 
 
@@ -61,6 +66,19 @@ def _split_rows(name: str, n_rows: int, split: tuple[int, int]) -> tuple[int, in
     return {"train": (0, a), "val": (a, b), "test": (b, n_rows)}[name]
 
 
+def _check_target_varies(data: SeriesData) -> None:
+    """A target constant over its observed training rows cannot be scaled: refuse it."""
+    a = data.split[0]
+    y = data.values[:a, 0].astype(np.float64)
+    if data.target_valid is not None:
+        y = y[data.target_valid[:a]]
+    if y.size == 0 or float(y.std()) <= MIN_STD:
+        raise DataError(
+            f"{data.source}: dataset {data.name!r}: target {data.target!r} is constant over "
+            f"its {y.size} observed training rows [0, {a}) (train std 0): it cannot be scaled"
+        )
+
+
 def prepare_windows(data: SeriesData, seq_len: int, horizon: int) -> WindowedData:
     """Chronological split -> train-only scaling -> strided windows -> naive forecasts.
 
@@ -75,13 +93,14 @@ def prepare_windows(data: SeriesData, seq_len: int, horizon: int) -> WindowedDat
     a = data.split[0]
     w = seq_len + horizon
 
+    _check_target_varies(data)
     scaler = StandardScaler.fit(data.values[:a])
     scaled = torch.from_numpy(scaler.transform(data.values))  # [T, C] float32
     original_target = torch.tensor(data.values[:, 0])  # a copy: values may be read-only
 
     ranges = window_starts(n_rows, data.split, seq_len, horizon)
     if data.target_valid is not None and ranges["test"][1] > 0:
-        # valid_window[i]: every target row i+L .. i+L+H-1 holds a real (not long-gap) value
+        # valid_window[i]: every target row i+L .. i+L+H-1 holds an observed value
         tv = torch.tensor(data.target_valid[seq_len:]).unfold(0, horizon, 1)
         valid_window = tv.all(dim=1)
     else:
@@ -97,7 +116,7 @@ def prepare_windows(data: SeriesData, seq_len: int, horizon: int) -> WindowedDat
         n_windows = max(stop - start, 0) if keep is None else int(keep.sum())
         if n_windows == 0 or windows is None:
             need = w if split_name == "train" else horizon
-            masked = "" if keep is None else " (after dropping windows with imputed targets)"
+            masked = "" if keep is None else " (after dropping windows with unobserved targets)"
             raise DataError(
                 f"{data.source}: dataset {data.name!r} is too short for seq_len {seq_len} + "
                 f"horizon {horizon}: the {split_name} split has {hi - lo} target rows "

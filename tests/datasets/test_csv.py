@@ -46,11 +46,13 @@ def test_csv_path_delimiters_and_decimal_comma(tmp_path: Path, sep: str, decimal
     assert data.values[2, 1] == np.float32(22.25)
 
 
-def test_csv_gaps_interpolated(tmp_path: Path) -> None:
+def test_csv_gaps_filled_from_the_past_and_not_scored(tmp_path: Path) -> None:
     rows = ["t,y,x"] + [f"{i},{'' if i in (5, 6) else i},{i * 2}" for i in range(30)]
     data = load_dataset(f"csv:{_write(tmp_path, chr(10).join(rows))}", target="y")
-    assert data.values[5:7, 0].tolist() == [5.0, 6.0] and data.target_valid is None
-    assert any("interpolated" in n for n in data.notes)
+    assert data.values[4:8, 0].tolist() == [4.0, 4.0, 4.0, 7.0]  # last observation carried
+    assert np.flatnonzero(~data.target_valid).tolist() == [5, 6]
+    assert any("from the past only" in n for n in data.notes)
+    assert not any("interpolat" in n for n in data.notes)
 
 
 def test_csv_needs_target() -> None:

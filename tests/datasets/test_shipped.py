@@ -68,19 +68,24 @@ def test_aapl_drops_name(shared_data_dir: Path) -> None:
 
 def test_air_quality_gap_policy(shared_data_dir: Path) -> None:
     data = load_dataset("air_quality", data_dir=shared_data_dir)
-    assert "NMHC(GT)" not in data.columns  # 90% missing -> dropped
+    assert "NMHC(GT)" not in data.columns  # 86% of the training rows missing -> dropped
     assert len(data.columns) == 12 and data.values.min() > -200
     assert str(data.timestamps[0]) == "2004-03-10T18:00:00.000000000"
     assert str(data.timestamps[-1]) == "2005-04-04T14:00:00.000000000"
     assert (np.diff(data.timestamps) == np.timedelta64(1, "h")).all()
     assert data.values[0, 0] == np.float32(2.6)  # decimal comma
-    # CO(GT) gaps longer than 6 h cover 1495 rows: kept as inputs, never as targets
-    assert data.target_valid is not None and int((~data.target_valid).sum()) == 1495
+    # every one of the 1683 CO(GT) cells coded -200 is an input only, never a target
+    assert data.target_valid is not None and int((~data.target_valid).sum()) == 1683
+    assert any("CO(GT) 1683" in n and "-200" in n for n in data.notes)
     w = prepare_windows(data, seq_len=24, horizon=1)
     n_valid_targets = [
         int(data.target_valid[lo:hi].sum()) for lo, hi in ((24, 6549), (6549, 7486), (7486, 9357))
     ]
     assert [len(w.y_train), len(w.y_val), len(w.y_test)] == n_valid_targets
+    assert n_valid_targets[2] == 1780  # was 1827: 47 interpolated test targets were scored
+    # a filled value repeats the last observation of its column (forward fill)
+    gap = np.flatnonzero(~data.target_valid)
+    assert (data.values[gap, 0] == data.values[gap - 1, 0]).all()
 
 
 def test_air_quality_other_target(shared_data_dir: Path) -> None:
