@@ -1,14 +1,21 @@
 """Where the shipped dataset files live, how they are downloaded and how they are verified.
 
-Files are looked up in ``data_dir``, else ``$SYNPRUNE_DATA_DIR``, else
-``~/.cache/synprune/datasets``. A missing file is downloaded from its canonical source (or from
-``$SYNPRUNE_DATA_URL/<file name>`` / a ``base_url`` argument, for mirrors and tests), checked
-against the sha256 below and only then moved into place with ``os.replace``: a failed or
-corrupted download leaves nothing in the cache.
+Lookup order (``locate``):
 
-sha256 policy: verified on every download and by ``synprune datasets check``. On load, a local
-file whose sha256 differs from the expected one is *used* but a ``UserWarning`` is issued and a
-note is added to ``SeriesData.notes`` (results on a different copy are not comparable).
+1. ``data_dir`` argument, else ``$SYNPRUNE_DATA_DIR``, else ``~/.cache/synprune/datasets``;
+2. the copy shipped inside the package (``synprune/datasets/data/``, see its README.md) for the
+   files whose licence allows redistribution (AAPL_data.csv: CC0; AirQualityUCI.csv:
+   CC BY 4.0, De Vito et al. 2008), so the main job runs offline on a fresh machine; it is
+   checked against the sha256 below like a download, and refused if it differs;
+3. a download from its canonical source (or from ``$SYNPRUNE_DATA_URL/<file name>`` / a
+   ``base_url`` argument, for mirrors and tests), checked against the sha256 below and only
+   then moved into place with ``os.replace``: a failed or corrupted download leaves nothing
+   in the cache.
+
+sha256 policy: verified on every download, on every packaged copy and by ``synprune datasets
+check``. On load, a file in the data dir whose sha256 differs from the expected one is *used*
+but a ``UserWarning`` is issued and a note is added to ``SeriesData.notes`` (results on a
+different copy are not comparable).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from synprune.errors import DataError
@@ -32,6 +40,10 @@ XALENTIS_URL = "https://raw.githubusercontent.com/xalentis/TimeseriesToolkit/mai
 ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small"
 # Time-Series-Library's dataset collection (Autoformer's exchange_rate.csv with date + OT).
 TSLIB_URL = "https://huggingface.co/datasets/thuml/Time-Series-Library/resolve/main"
+RETAIL_URL = (
+    "https://www.kaggle.com/datasets/anirudhchauhan/retail-store-inventory-forecasting-dataset"
+)
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,9 @@ class DatasetSource:
     target: str
     split: str  # human description of the split
     origin: str  # where to get it by hand
+    licence: str = "source terms"
+    packaged: bool = False  # a copy ships in synprune/datasets/data/ (licence allows it)
+    manual_steps: tuple[str, ...] = ()  # how to get the file by hand (no automatic download)
 
 
 SOURCES: dict[str, DatasetSource] = {
@@ -60,6 +75,7 @@ SOURCES: dict[str, DatasetSource] = {
             "close",
             "70/10/20",
             "CoinMarketCap export in github.com/xalentis/TimeseriesToolkit data/bitcoin.csv",
+            licence="CoinMarketCap terms (not redistributed)",
         ),
         DatasetSource(
             "aapl",
@@ -70,6 +86,8 @@ SOURCES: dict[str, DatasetSource] = {
             "close",
             "70/10/20",
             "Kaggle camnugent/sandp500 (AAPL_data.csv), copy in xalentis/TimeseriesToolkit",
+            licence="CC0 1.0",
+            packaged=True,
         ),
         DatasetSource(
             "air_quality",
@@ -79,7 +97,11 @@ SOURCES: dict[str, DatasetSource] = {
             9357,
             "CO(GT)",
             "70/10/20",
-            "UCI ML Repository 'Air Quality', copy in xalentis/TimeseriesToolkit",
+            "UCI ML Repository 'Air Quality' (De Vito et al. 2008, "
+            "https://archive.ics.uci.edu/dataset/360/air+quality), copy in "
+            "xalentis/TimeseriesToolkit",
+            licence="CC BY 4.0 (attribution: De Vito et al. 2008, UCI ML Repository)",
+            packaged=True,
         ),
         DatasetSource(
             "etth1",
@@ -90,6 +112,7 @@ SOURCES: dict[str, DatasetSource] = {
             "OT",
             "12/4/4 months",
             "github.com/zhouhaoyi/ETDataset ETT-small/ETTh1.csv",
+            licence="CC BY-ND 4.0 (not redistributed)",
         ),
         DatasetSource(
             "exchange_rate",
@@ -100,6 +123,7 @@ SOURCES: dict[str, DatasetSource] = {
             "OT",
             "7:1:2",
             "LTSF collection (Autoformer / Time-Series-Library) exchange_rate/exchange_rate.csv",
+            licence="as distributed (not redistributed)",
         ),
         DatasetSource(
             "retail",
@@ -110,6 +134,14 @@ SOURCES: dict[str, DatasetSource] = {
             "Demand Forecast",
             "70/10/20 (of 731 days)",
             "Kaggle 'Retail Store Inventory Forecasting Dataset' (retail_store_inventory.csv)",
+            licence="Kaggle dataset terms (not redistributed)",
+            manual_steps=(
+                f"open {RETAIL_URL} (a free Kaggle account is needed)",
+                "click Download and unzip the archive",
+                "copy retail_store_inventory.csv into the data dir ($SYNPRUNE_DATA_DIR, "
+                "default ~/.cache/synprune/datasets) without renaming it",
+                "run `synprune datasets check` to see it listed (no sha256 is pinned for it)",
+            ),
         ),
     )
 }
@@ -140,7 +172,52 @@ def source_url(src: DatasetSource, base_url: str | None = None) -> str | None:
 
 
 def _manual_hint(src: DatasetSource, dest: Path) -> str:
-    return f"get it from {src.origin} and save it as {dest}"
+    hint = f"get it from {src.origin} and save it as {dest}"
+    if src.manual_steps:
+        hint += " (steps: " + "; ".join(src.manual_steps) + ")"
+    return f"{hint}, or point ${DATA_DIR_ENV} at a folder holding {src.filename}"
+
+
+def packaged_file(name: str) -> Path | None:
+    """The copy of ``name``'s file shipped in the package, or None (licence or not installed)."""
+    src = SOURCES[name]
+    path = PACKAGE_DATA_DIR / src.filename
+    return path if src.packaged and path.is_file() else None
+
+
+@lru_cache(maxsize=16)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def verify_packaged(path: Path, sha256: str) -> Path:
+    """``path`` if its sha256 is ``sha256`` (cached per size and mtime), else ``DataError``."""
+    st = path.stat()
+    got = _sha256_cached(str(path), st.st_size, st.st_mtime_ns)
+    if got != sha256:
+        raise DataError(
+            f"packaged copy {path} rejected: sha256 mismatch (expected {sha256}, got {got}); "
+            f"reinstall synprune, or put the canonical file in ${DATA_DIR_ENV}"
+        )
+    return path
+
+
+def find_local(name: str, data_dir_override: str | Path | None = None) -> Path | None:
+    """The file ``locate`` would use without downloading (data dir, then package), or None."""
+    path = data_dir(data_dir_override) / SOURCES[name].filename
+    return path if path.is_file() else packaged_file(name)
+
+
+def locate(name: str, data_dir_override: str | Path | None = None) -> Path:
+    """``name``'s file: data dir, else the verified packaged copy, else a verified download."""
+    src = SOURCES[name]
+    dest = data_dir(data_dir_override) / src.filename
+    if dest.is_file():
+        return dest
+    packaged = packaged_file(name)
+    if packaged is not None and src.sha256 is not None:
+        return verify_packaged(packaged, src.sha256)
+    return fetch(name, data_dir_override=data_dir_override)
 
 
 def download(url: str, dest: Path, sha256: str, *, timeout: float = 60.0) -> Path:
@@ -187,12 +264,14 @@ def fetch(
     if url is None or src.sha256 is None:
         raise DataError(
             f"dataset {name!r}: file {dest} not found and it cannot be downloaded "
-            f"automatically; {_manual_hint(src, dest)} (or point ${DATA_DIR_ENV} at its folder)"
+            f"automatically; {_manual_hint(src, dest)}"
         )
     try:
         return download(url, dest, src.sha256)
     except DataError as exc:
-        raise DataError(f"dataset {name!r}: {exc}; or {_manual_hint(src, dest)}") from exc
+        raise DataError(
+            f"dataset {name!r}: {dest} not found and {exc}; or {_manual_hint(src, dest)}"
+        ) from exc
 
 
 def verify_local(name: str, path: Path) -> tuple[str, ...]:
