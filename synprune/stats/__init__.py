@@ -2,11 +2,13 @@
 
 Method after Demšar (2006), "Statistical comparisons of classifiers over multiple data sets",
 JMLR 7:1-30. The statistics are pure functions (``ranking``, ``tests``, ``headline``,
-``analysis``); ``io`` / ``mlflow_sql`` read trial rows, ``report`` / ``plots`` /
-``mlflow_log`` write results. MLflow and matplotlib are imported lazily.
+``selection``, ``cells``, ``integrity``, ``analysis``, ``summary``); ``io`` reads CSV rows
+(MLflow rows come from ``synprune.tracking.reader``); ``report`` / ``report_md`` / ``plots`` /
+``plots_sensitivity`` / ``outdir`` write results. matplotlib is imported lazily; MLflow never.
 """
 
 from synprune.stats.analysis import StatsResult, analyze
+from synprune.stats.arms import Arm, parse_arm, swept_fields
 from synprune.stats.ranking import (
     BlockDesign,
     IncompleteBlocksError,
@@ -16,7 +18,9 @@ from synprune.stats.ranking import (
     critical_difference,
     q_alpha,
     rank_matrix,
+    tied_positions,
 )
+from synprune.stats.selection import Selection, select_on
 from synprune.stats.tests import (
     FriedmanResult,
     friedman,
@@ -28,9 +32,11 @@ from synprune.stats.tests import (
 )
 
 __all__ = [
+    "Arm",
     "BlockDesign",
     "FriedmanResult",
     "IncompleteBlocksError",
+    "Selection",
     "StatsResult",
     "analyze",
     "average_ranks",
@@ -42,7 +48,11 @@ __all__ = [
     "holm",
     "iman_davenport",
     "nemenyi",
+    "parse_arm",
     "q_alpha",
     "rank_matrix",
+    "select_on",
+    "swept_fields",
+    "tied_positions",
     "wilcoxon_holm",
 ]

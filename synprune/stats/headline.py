@@ -2,8 +2,8 @@
 
 * % change of synaptic pruning vs each baseline arm, per block (cell):
   100 · (synaptic − base) / base  (negative = synaptic has the lower error).
-* Every arm's error relative to the naive persistence forecast, per block: metric / naive_mae
-  (< 1 = the arm beats the naive forecast).
+* Every arm's error relative to the naive persistence forecast, per block: metric / naive
+  (naive_mae for test_mae, naive_rmse for test_rmse; < 1 = the arm beats the naive forecast).
 """
 
 from __future__ import annotations
@@ -70,15 +70,18 @@ def naive_ratios(matrix: pd.DataFrame, naive: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(ratio, index=matrix.index, columns=matrix.columns)
 
 
-def summarise_naive(ratio: pd.DataFrame) -> pd.DataFrame:
-    """Per arm: blocks with a ratio, median / mean ratio, and how many blocks beat naive."""
+def summarise_naive(ratio: pd.DataFrame, name: str = "arm") -> pd.DataFrame:
+    """Per arm: blocks with a ratio, median / mean ratio, and how many blocks beat naive.
+
+    Ratios are unit-free, so summarising them over blocks of different datasets is meaningful.
+    """
     rows = []
     for arm in ratio.columns:
         v = ratio[arm].to_numpy(dtype=float)
         v = v[np.isfinite(v)]
         rows.append(
             {
-                "regularizer": str(arm),
+                name: str(arm),
                 "n_blocks": int(v.size),
                 "median_ratio": float(np.median(v)) if v.size else np.nan,
                 "mean_ratio": float(np.mean(v)) if v.size else np.nan,
@@ -94,8 +97,14 @@ def headline(
     naive: pd.Series | None,
     blocks: tuple[str, ...],
     metric: str,
+    naive_name: str | None = "naive_mae",
 ) -> Headline:
-    """All headline figures for a block matrix; missing pieces become notes, never errors."""
+    """All headline figures for a block matrix; missing pieces become notes, never errors.
+
+    ``naive`` holds the per-block naive forecast error in the same measure as ``metric``
+    (``naive_name``: naive_mae for test_mae, naive_rmse for test_rmse; None when the metric has
+    no naive counterpart).
+    """
     notes: list[str] = []
     labels = [block_label(b, blocks) for b in matrix.index]
     if PROPOSED in matrix.columns and any(b in matrix.columns for b in BASELINES):
@@ -105,18 +114,25 @@ def headline(
     else:
         pct, summary = pd.DataFrame(index=pd.Index(labels, name="block")), pd.DataFrame()
         notes.append(
-            f"% change not computed: needs arm '{PROPOSED}' and one of {', '.join(BASELINES)}"
+            f"% change of {PROPOSED} vs the baselines not computed: needs a treatment named "
+            f"'{PROPOSED}' and one of {', '.join(BASELINES)} (with swept arms, rank families "
+            "with --select-on val_loss; per-arm changes relative to none are in the "
+            "sensitivity figure)"
         )
     ratio = ratio_summary = None
-    if "mae" not in metric.lower():
-        notes.append(f"naive ratios not computed: metric '{metric}' is not an MAE (naive_mae is)")
+    name = matrix.columns.name or "regularizer"
+    if naive_name is None:
+        notes.append(
+            f"naive ratios not computed: metric '{metric}' has no naive counterpart "
+            "(naive_mae for test_mae, naive_rmse for test_rmse)"
+        )
     elif naive is None or not np.isfinite(naive.to_numpy(dtype=float)).any():
-        notes.append("naive_mae not available: the ratio to the naive forecast is not reported")
+        notes.append(f"{naive_name} not available: the ratio to the naive forecast is not reported")
     else:
         ratio = naive_ratios(matrix, naive)
         ratio.index = pd.Index(labels, name="block")
         n_missing = int(ratio.isna().all(axis=1).sum())
         if n_missing:
-            notes.append(f"naive_mae missing (or zero) for {n_missing} block(s): left out")
-        ratio_summary = summarise_naive(ratio)
+            notes.append(f"{naive_name} missing (or zero) for {n_missing} block(s): left out")
+        ratio_summary = summarise_naive(ratio, str(name))
     return Headline(pct, summary, ratio, ratio_summary, tuple(notes))

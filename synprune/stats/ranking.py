@@ -18,7 +18,8 @@ import pandas as pd
 from scipy import stats as ss
 
 DEFAULT_BLOCKS: tuple[str, ...] = ("dataset", "model", "seq_len", "horizon")
-TREATMENT = "regularizer"
+TREATMENT = "arm"
+FAMILY = "regularizer"
 SEED = "seed"
 AGGREGATES = ("mean", "median")
 
@@ -42,6 +43,7 @@ class BlockDesign:
     naive: pd.Series | None = None
     blocks: tuple[str, ...] = DEFAULT_BLOCKS
     notes: tuple[str, ...] = field(default_factory=tuple)
+    treatment: str = TREATMENT
 
     @property
     def n_blocks(self) -> int:
@@ -60,6 +62,11 @@ def block_label(key: object, blocks: Sequence[str]) -> str:
     return " ".join(f"{b}={v}" for b, v in zip(blocks, values))
 
 
+def treatment_column(rows: pd.DataFrame) -> str:
+    """``arm`` when the rows have that column, else ``regularizer`` (rows from before arms)."""
+    return TREATMENT if TREATMENT in rows.columns else FAMILY
+
+
 def block_matrix(
     rows: pd.DataFrame,
     metric: str,
@@ -68,23 +75,29 @@ def block_matrix(
     aggregate: str = "mean",
     strict: bool = False,
     naive_column: str | None = "naive_mae",
+    treatment: str | None = None,
+    treatments: Sequence[str] | None = None,
 ) -> BlockDesign:
     """Aggregate long-format trial rows into a complete block design.
 
-    Seeds are never blocks: each cell (block x regularizer) is the ``aggregate`` ("mean" or
+    Treatments are the ``treatment`` column (default: ``arm``, else ``regularizer``).
+    Seeds are never blocks: each cell (block x treatment) is the ``aggregate`` ("mean" or
     "median") of ``metric`` over all finite rows in it (normally one per seed), *before* any
     ranking (DESIGN.md protocol; Demšar 2006 §3 assumes one value per data set and method).
-    A block lacking a finite value for any arm seen anywhere in ``rows`` is incomplete: it is
+    A block lacking a finite value for any arm seen anywhere in ``rows`` (or named in
+    ``treatments``) is incomplete: it is
     dropped and listed, or, with ``strict=True``, :class:`IncompleteBlocksError` is raised.
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
     blocks = tuple(blocks)
-    arms = sorted(rows[TREATMENT].astype(str).unique())
+    treat = treatment or treatment_column(rows)
+    arms = sorted(treatments or rows[treat].astype(str).unique())
     finite = rows[np.isfinite(rows[metric].to_numpy(dtype=float))]
-    grouped = finite.groupby([*blocks, TREATMENT], sort=True, observed=True)[metric]
-    cells = grouped.agg(aggregate).unstack(TREATMENT)
-    counts = grouped.size().unstack(TREATMENT)
+    finite = finite.assign(**{treat: finite[treat].astype(str)})
+    grouped = finite.groupby([*blocks, treat], sort=True, observed=True)[metric]
+    cells = grouped.agg(aggregate).unstack(treat)
+    counts = grouped.size().unstack(treat)
     all_blocks = rows.groupby(list(blocks), sort=True, observed=True).size().index
     cells = cells.reindex(index=all_blocks, columns=arms)
     counts = counts.reindex(index=all_blocks, columns=arms).fillna(0).astype(int)
@@ -103,7 +116,7 @@ def block_matrix(
         listed = "; ".join(f"{r.block} (missing {r.missing_arms})" for r in dropped.itertuples())
         raise IncompleteBlocksError(f"{int(bad.sum())} incomplete block(s) with --strict: {listed}")
     matrix = cells.loc[~bad].astype(float)
-    matrix.columns.name = TREATMENT
+    matrix.columns.name = treat
     notes: list[str] = []
     per_cell = counts.loc[~bad].to_numpy()
     if per_cell.size and per_cell.min() != per_cell.max():
@@ -127,6 +140,7 @@ def block_matrix(
         naive=naive,
         blocks=blocks,
         notes=tuple(notes),
+        treatment=treat,
     )
 
 
@@ -143,6 +157,23 @@ def rank_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
 def average_ranks(matrix: pd.DataFrame) -> pd.Series:
     """R_j = (1/N) Σ_i r_i^j (Demšar 2006 §3.2.2), sorted best (lowest) first."""
     return rank_matrix(matrix).mean(axis=0).sort_values(kind="stable")
+
+
+def tied_positions(avg_ranks: pd.Series, tol: float = 1e-9) -> list[str]:
+    """Positions of arms sorted by average rank; tied arms share one: ``["1–2", "1–2", "3"]``.
+
+    Average ranks are multiples of 1/(2N), so equal ranks compare equal up to rounding.
+    """
+    vals = avg_ranks.to_numpy(dtype=float)
+    out: list[str] = []
+    i = 0
+    while i < len(vals):
+        j = i
+        while j + 1 < len(vals) and abs(vals[j + 1] - vals[i]) <= tol:
+            j += 1
+        out += [str(i + 1) if i == j else f"{i + 1}–{j + 1}"] * (j - i + 1)
+        i = j + 1
+    return out
 
 
 def q_alpha(k: int, alpha: float = 0.05) -> float:

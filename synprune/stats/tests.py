@@ -5,6 +5,8 @@ References
 Demšar, J. (2006). Statistical comparisons of classifiers over multiple data sets. JMLR 7:1-30.
 Holm, S. (1979). A simple sequentially rejective multiple test procedure.
 Scandinavian Journal of Statistics 6(2):65-70.
+Friedman, M. (1937). The use of ranks to avoid the assumption of normality implicit in the
+analysis of variance. Journal of the American Statistical Association 32(200):675-701.
 Iman, R. L. & Davenport, J. M. (1980). Approximations of the critical region of the Friedman
 statistic. Communications in Statistics - Theory and Methods 9(6):571-595.
 
@@ -16,6 +18,7 @@ scikit-posthocs (Nemenyi); only the closed forms Demšar gives are written out h
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -29,7 +32,12 @@ from synprune.stats.ranking import critical_difference
 
 @dataclass(frozen=True)
 class FriedmanResult:
-    """Friedman χ²_F and the Iman-Davenport F_F for one block matrix (Demšar 2006 §3.2.2)."""
+    """Friedman χ²_F and the Iman-Davenport F_F for one block matrix (Demšar 2006 §3.2.2).
+
+    ``p_exact`` is set only in the degenerate case where every block ranks the arms the same
+    way (χ²_F at its maximum N(k−1)): F_F is then undefined (``f_stat`` and ``p_f`` are NaN) and
+    ``p_exact`` is the exact permutation p-value of that outcome, see :func:`concordance_p`.
+    """
 
     n_blocks: int
     k: int
@@ -41,6 +49,17 @@ class FriedmanResult:
     p_f: float
     cd: float
     note: str = ""
+    p_exact: float = float("nan")
+
+    @property
+    def degenerate(self) -> bool:
+        """Every block ranks the arms identically (χ²_F = N(k−1)); F_F undefined."""
+        return bool(np.isfinite(self.p_exact))
+
+    @property
+    def p(self) -> float:
+        """The p-value the verdict uses: Iman-Davenport's, or the exact one when degenerate."""
+        return self.p_exact if self.degenerate else self.p_f
 
     def as_dict(self) -> dict[str, object]:
         """Flat dict (for a CSV row)."""
@@ -54,20 +73,39 @@ def friedman_chi2_formula(avg_ranks: Sequence[float], n_blocks: int) -> float:
     return float(12.0 * n_blocks / (k * (k + 1)) * (np.sum(r**2) - k * (k + 1) ** 2 / 4.0))
 
 
+def _at_maximum(chi2: float, n_blocks: int, k: int) -> bool:
+    return bool(n_blocks * (k - 1) - chi2 <= 1e-9 * max(1.0, abs(chi2)))
+
+
 def iman_davenport(chi2: float, n_blocks: int, k: int) -> tuple[float, int, int, float]:
-    """F_F = (N−1)χ²_F / (N(k−1) − χ²_F) ~ F(k−1, (k−1)(N−1))  (Demšar 2006, eq. after (2)).
+    """F_F = (N−1)χ²_F / (N(k−1) − χ²_F) ~ F(k−1, (k−1)(N−1))  (Iman & Davenport 1980;
+    Demšar 2006, eq. after (2)).
 
     Returns (F_F, df1, df2, p). When χ²_F reaches its maximum N(k−1) (every block ranks the arms
-    identically) F_F is +inf and p = 0.
+    identically) the denominator is 0: F_F is +inf and p is NaN, not 0 -- the F approximation
+    says nothing there; :func:`concordance_p` gives the exact p-value of that outcome.
     """
     df1, df2 = k - 1, (k - 1) * (n_blocks - 1)
     if not np.isfinite(chi2) or df2 <= 0:
         return float("nan"), df1, df2, float("nan")
-    denom = n_blocks * (k - 1) - chi2
-    if denom <= 1e-12 * max(1.0, abs(chi2)):
-        return float("inf"), df1, df2, 0.0
-    f = (n_blocks - 1) * chi2 / denom
+    if _at_maximum(chi2, n_blocks, k):
+        return float("inf"), df1, df2, float("nan")
+    f = (n_blocks - 1) * chi2 / (n_blocks * (k - 1) - chi2)
     return float(f), df1, df2, float(ss.f.sf(f, df1, df2))
+
+
+def concordance_p(ranks_row: Sequence[float], n_blocks: int) -> float:
+    """Exact p-value of perfect concordance: M^(1−N), M = k! / Π t! distinct orderings.
+
+    Under the Friedman null every block's ranking is equally likely among its M distinct
+    arrangements (the permutation distribution, Friedman 1937), independently across blocks.
+    χ²_F reaches its maximum N(k−1) only when all N blocks share one ranking, which happens with
+    probability M · M^(−N). E.g. N = 2 blocks, k = 3 arms, no ties: p = 1/6.
+    """
+    _, counts = np.unique(np.asarray(ranks_row, dtype=float), return_counts=True)
+    k = int(counts.sum())
+    log_m = math.lgamma(k + 1) - float(sum(math.lgamma(int(t) + 1) for t in counts))
+    return float(math.exp(log_m * (1 - n_blocks)))
 
 
 def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
@@ -75,7 +113,8 @@ def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
 
     Needs k >= 3 treatments (Friedman does not apply to two: use the Wilcoxon signed-rank test,
     Demšar 2006 §3.1.3) and N >= 2 blocks; otherwise every statistic is NaN and ``note`` says
-    why.
+    why. When every block ranks the arms identically, F_F is undefined: ``note`` says so in
+    words and ``p_exact`` carries the exact p-value (:func:`concordance_p`).
     """
     n, k = matrix.shape
     nan = float("nan")
@@ -96,6 +135,16 @@ def friedman(matrix: pd.DataFrame, alpha: float = 0.05) -> FriedmanResult:
         note = "all arms tie in every block: no ranking information"
         return FriedmanResult(n, k, nan, nan, nan, k - 1, (k - 1) * (n - 1), nan, cd, note)
     f, df1, df2, p_f = iman_davenport(chi2, n, k)
+    if _at_maximum(chi2, n, k):
+        ranks = ss.rankdata(values[0], method="average")
+        p_exact = concordance_p(ranks, n)
+        note = (
+            f"all {n} blocks rank the {k} arms identically, so χ²_F = N(k−1) = {n * (k - 1)}, "
+            f"its maximum; the Iman-Davenport F divides by zero there and is not reported. "
+            f"Exact p = {p_exact:.3g}: the chance that {n} blocks agree on one ranking when "
+            f"all orderings are equally likely"
+        )
+        return FriedmanResult(n, k, chi2, p, nan, df1, df2, nan, cd, note, p_exact)
     return FriedmanResult(n, k, chi2, p, f, df1, df2, p_f, cd, note)
 
 
@@ -166,18 +215,39 @@ def wilcoxon_pair(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
     return float(res.statistic), float(res.pvalue), note
 
 
-def wilcoxon_holm(matrix: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+WILCOXON_SCALES = ("raw", "log")
+
+
+def wilcoxon_holm(matrix: pd.DataFrame, alpha: float = 0.05, scale: str = "raw") -> pd.DataFrame:
     """All pairwise Wilcoxon signed-rank tests over blocks, Holm-corrected (Holm 1979).
 
-    One row per pair (a, b) with: blocks, wins of a (a lower), ties, losses, median difference
-    a − b, W, raw p, Holm-adjusted p, and whether the Holm test rejects at ``alpha``.
+    ``scale="raw"`` tests the differences a − b; ``scale="log"`` tests log(a) − log(b), i.e.
+    relative differences, which are commensurable across blocks measured in different units
+    (Demšar 2006 §3.1.3: the test "assumes commensurability of differences, but only
+    qualitatively"; a raw MAE difference on a price series in dollars and one on a normalised
+    series are not). Needs positive values for "log".
+
+    One row per pair (a, b) with: blocks, wins of a (a lower), ties, losses, the median over
+    blocks of the per-block relative difference 100 · (a − b) / b, W, raw p, Holm-adjusted p,
+    and whether the Holm test rejects at ``alpha``.
     """
+    if scale not in WILCOXON_SCALES:
+        raise ValueError(f"scale must be one of {WILCOXON_SCALES}, got {scale!r}")
     cols = [str(c) for c in matrix.columns]
     values = matrix.to_numpy(dtype=float)
+    if scale == "log":
+        if values.size and not np.all(values > 0):
+            raise ValueError("scale='log' needs positive values in every cell")
+        tested = np.log(values)
+    else:
+        tested = values
     rows = []
     for i, j in itertools.combinations(range(len(cols)), 2):
         x, y = values[:, i], values[:, j]
-        w, p, note = wilcoxon_pair(x, y)
+        w, p, note = wilcoxon_pair(tested[:, i], tested[:, j])
+        with np.errstate(all="ignore"):
+            rel = 100.0 * (x - y) / y
+        rel = rel[np.isfinite(rel)]
         rows.append(
             {
                 "arm_a": cols[i],
@@ -186,27 +256,14 @@ def wilcoxon_holm(matrix: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                 "a_better": int(np.sum(x < y)),
                 "ties": int(np.sum(x == y)),
                 "b_better": int(np.sum(x > y)),
-                "median_diff": float(np.median(x - y)) if x.size else float("nan"),
+                "median_pct_diff": float(np.median(rel)) if rel.size else float("nan"),
                 "statistic": w,
                 "p_value": p,
                 "note": note,
             }
         )
-    df = pd.DataFrame(
-        rows,
-        columns=[
-            "arm_a",
-            "arm_b",
-            "n_blocks",
-            "a_better",
-            "ties",
-            "b_better",
-            "median_diff",
-            "statistic",
-            "p_value",
-            "note",
-        ],
-    )
+    columns = ["arm_a", "arm_b", "n_blocks", "a_better", "ties", "b_better", "median_pct_diff"]
+    df = pd.DataFrame(rows, columns=[*columns, "statistic", "p_value", "note"])
     df.insert(df.columns.get_loc("note"), "p_holm", holm(df["p_value"].to_numpy()))
     df.insert(df.columns.get_loc("note"), "reject_holm", df["p_holm"] <= alpha)
     return df

@@ -4,35 +4,55 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synprune.errors import ConfigError, DataError
-from synprune.stats.io import INT_COLUMNS, KEY, NAIVE, TrialRows
-from synprune.tracking.schema import TRIAL_TAGS
+from synprune.stats.integrity import CONFIG_ID, FINISHED, check_nonnegative, config_fingerprint
+from synprune.stats.io import INT_COLUMNS, KEY, NAIVE_COLUMNS, TrialRows, dedupe
+from synprune.tracking.schema import (
+    ARM,
+    BEST_VAL_LOSS,
+    ERROR_TAG,
+    RUN_KIND,
+    SPEC_ID,
+    STATUS,
+    TRIAL_TAGS,
+    VAL_LOSS,
+)
+from synprune.tracking.uri import is_sqlite, resolve_tracking_uri, sqlite_path
+
+FAILED = "failed"
 
 
 def _run_rows_to_frame(
     records: list[dict[str, object]], metric: str, source: str, notes: list[str]
 ) -> pd.DataFrame:
-    """Common tail of the MLflow readers: typed columns, spec_id dedupe (latest run wins)."""
+    """Common tail of the MLflow readers: trial runs only, typed columns, ``arm`` (falling back
+    to the regularizer), ``val_loss`` (the restored best), one run per spec_id (a finished run
+    beats a failed one, else the latest), no negative error metric."""
     df = pd.DataFrame.from_records(records)
-    if "run_kind" in df.columns:  # tracking/writer.py tags trial | tune | sweep runs
-        other = df["run_kind"].notna() & (df["run_kind"] != "trial")
+    if RUN_KIND in df.columns:  # tracking/writer.py tags trial | tune | sweep runs
+        other = df[RUN_KIND].notna() & (df[RUN_KIND] != "trial")
         if other.any():
-            kinds = ", ".join(sorted(df.loc[other, "run_kind"].astype(str).unique()))
-            notes.append(f"{int(other.sum())} finished run(s) with run_kind {kinds} ignored")
+            kinds = ", ".join(sorted(df.loc[other, RUN_KIND].astype(str).unique()))
+            notes.append(f"{int(other.sum())} run(s) with run_kind {kinds} ignored")
         df = df[~other]
-    if df.empty:
+    status = df[STATUS] if STATUS in df.columns else pd.Series(np.nan, index=df.index)
+    known = status.isin([FINISHED, FAILED])
+    if (~known).any():
+        shown = ", ".join(sorted(status[~known].fillna("(none)").astype(str).unique()))
+        notes.append(f"{int((~known).sum())} trial run(s) with status {shown} (not ended) ignored")
+    df = df[known]
+    if not (df.get(STATUS, pd.Series(dtype=str)) == FINISHED).any():
         raise DataError(f"{source}: no finished trial runs (runs tagged spec_id, status=finished)")
     for c in ("dataset", "model", "regularizer", "seq_len", "seed"):
         if c not in df.columns or df[c].isna().all():
             raise DataError(f"{source}: finished runs lack the tag '{c}'")
-    if "horizon" not in df.columns:
-        df["horizon"] = "1"
-    df["horizon"] = df["horizon"].fillna("1")
+    df = df.assign(horizon=df["horizon"].fillna("1") if "horizon" in df.columns else "1")
     for c in INT_COLUMNS:
         vals = pd.to_numeric(df[c], errors="coerce")
         if vals.isna().any():
@@ -42,46 +62,84 @@ def _run_rows_to_frame(
             )
         df[c] = vals.astype(int)
     df["seed"] = df["seed"].astype(str)
-    if metric not in df.columns or df[metric].isna().all():
+    arm = df[ARM] if ARM in df.columns else pd.Series(np.nan, index=df.index)
+    if arm.isna().any():
+        notes.append(
+            f"{int(arm.isna().sum())} run(s) without an '{ARM}' tag (written before arms "
+            "existed): their arm is the regularizer"
+        )
+    df["arm"] = arm.fillna(df["regularizer"]).astype(str)
+    df["error"] = df[ERROR_TAG].fillna("") if ERROR_TAG in df.columns else ""
+    finished = df[STATUS] == FINISHED
+    if metric not in df.columns or df.loc[finished, metric].isna().all():
         raise ConfigError(f"unknown --metric '{metric}': no finished run in {source} logged it")
-    for c in (metric, NAIVE):
+    for c in dict.fromkeys((metric, *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS)):
         if c in df.columns:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    if BEST_VAL_LOSS in df.columns:  # the restored best; older stores logged it as val_loss
+        old = df[VAL_LOSS] if VAL_LOSS in df.columns else np.nan
+        df[VAL_LOSS] = df[BEST_VAL_LOSS].fillna(old)
+    check_nonnegative(df, [metric, *NAIVE_COLUMNS], "run " + df["run_id"].astype(str), source)
     df = df.sort_values(["start_time", "run_id"], kind="stable")
-    dup = df.duplicated(subset=["spec_id"], keep="last")
-    if dup.any():
-        ids = sorted(df.loc[dup, "spec_id"].astype(str).unique())
-        shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+    before = len(df)
+    df = dedupe(df, [SPEC_ID], [], "spec_id")
+    if len(df) < before:
         notes.append(
-            f"{int(dup.sum())} rerun(s) of the same spec_id: kept the latest run of each ({shown})"
+            f"{before - len(df)} rerun(s) of the same spec_id: kept the latest run of each "
+            "(a finished run over a failed one)"
         )
-    df = df[~dup]
-    blank = int(df[metric].isna().sum())
-    if blank:
-        notes.append(f"{blank} finished run(s) without metric '{metric}' treated as missing trials")
-    cols = ["run_id", "spec_id", *KEY, metric] + ([NAIVE] if NAIVE in df.columns else [])
+    extra = [c for c in (*NAIVE_COLUMNS, VAL_LOSS) if c in df.columns and c != metric]
+    cols = ["run_id", SPEC_ID, *KEY, "regularizer", STATUS, "error", CONFIG_ID, metric, *extra]
     return df[cols].reset_index(drop=True)
+
+
+def _check_store(uri: str) -> None:
+    """Refuse a local store that does not exist: reading must never create one."""
+    from urllib.parse import urlparse
+
+    if is_sqlite(uri):
+        path = sqlite_path(uri)
+        if str(path) in ("", ":memory:") or not path.is_file():
+            raise ConfigError(
+                f"no MLflow store at {uri}: the SQLite file {path} does not exist (check "
+                "--tracking-uri / MLFLOW_TRACKING_URI; stats never creates a store)"
+            )
+        return
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # a path (or C:\...)
+        path = Path(parsed.path if parsed.scheme == "file" else uri)
+        if not path.is_dir():
+            raise ConfigError(
+                f"no MLflow store at {uri}: the folder {path} does not exist (check "
+                "--tracking-uri / MLFLOW_TRACKING_URI; stats never creates a store)"
+            )
 
 
 def load_mlflow(
     experiment: str, tracking_uri: str | None, metric: str = "test_mae", fast: bool = True
 ) -> tuple[TrialRows, str]:
-    """Read the finished trial runs of an MLflow experiment; returns (rows, experiment_id).
+    """Read the trial runs of an MLflow experiment; returns (rows, experiment_id).
 
-    Only runs carrying a ``spec_id`` tag and ``status=finished`` are trials (the sweep's parent
-    run and earlier ``stats`` runs are not). A spec_id logged twice (a rerun) keeps the run that
-    started last. With ``fast=True`` and a SQLite/SQL store the experiment and its runs are read
+    Only runs carrying a ``spec_id`` tag are trials (the sweep's parent run and earlier
+    ``stats`` runs are not); finished and failed ones are returned (failed ones with their
+    ``error``, for the report). A spec_id logged twice (a rerun) keeps one run: the finished
+    one, else the latest. Each row's ``config_id`` fingerprints its params without the seed
+    (:func:`synprune.stats.integrity.config_fingerprint`). A local store that does not exist
+    is refused before anything is created. With ``fast=True`` and a SQL store the runs are read
     with plain SELECTs (see :mod:`synprune.tracking.sql`; MLflow is then not even imported);
     otherwise, or if that fails, through ``MlflowClient.search_runs`` with paging.
     """
+    tracking_uri = resolve_tracking_uri(tracking_uri)
+    _check_store(tracking_uri)
+    wanted = tuple(dict.fromkeys((metric, *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS)))
     found = None
-    if fast and tracking_uri:
+    if fast:
         from synprune.tracking.sql import read_runs_sql
 
-        found = read_runs_sql(tracking_uri, experiment, (metric, NAIVE))
+        found = read_runs_sql(tracking_uri, experiment, wanted)
     client = None
     if found is not None:
-        exp_id, records = found
+        exp_id, records, params = found
         uri = tracking_uri
     else:
         client = _client(tracking_uri)
@@ -94,11 +152,17 @@ def load_mlflow(
                 f"(experiments: {', '.join(names) or 'none'})"
             )
         exp_id = exp.experiment_id
-        records = _read_runs_api(client, exp_id, (metric, NAIVE))
+        records, params = _read_runs_api(client, exp_id, wanted)
     source = f"experiment '{experiment}' at {uri}"
     notes: list[str] = []
     n_read = len(records)
-    if records and all(not np.isfinite(float(r.get(metric, np.nan))) for r in records):
+    configs: dict[str, dict[str, str]] = {}
+    for rec in records:
+        p = params.get(str(rec["run_id"]), {})
+        rec[CONFIG_ID] = cid = config_fingerprint(p)
+        configs.setdefault(cid, p)
+    done = [r for r in records if r.get(STATUS) == FINISHED]
+    if done and all(not np.isfinite(float(r.get(metric, np.nan))) for r in done):
         client = client or _client(tracking_uri)
         sample = client.search_runs(  # only on this error path: which metrics do trials log?
             [exp_id], "tags.status = 'finished' AND tags.spec_id LIKE '%'", max_results=1
@@ -109,7 +173,7 @@ def load_mlflow(
             f"(logged metrics: {', '.join(logged) or 'none'})"
         )
     df = _run_rows_to_frame(records, metric, source, notes)
-    return TrialRows(df, source, tuple(notes), n_read), str(exp_id)
+    return TrialRows(df, source, tuple(notes), n_read, configs), str(exp_id)
 
 
 def _client(tracking_uri: str | None) -> Any:
@@ -118,30 +182,32 @@ def _client(tracking_uri: str | None) -> Any:
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def _read_runs_api(client: object, experiment_id: str, metrics: Sequence[str]) -> list[dict]:
-    """All finished runs with a spec_id tag, via ``search_runs`` (50,000 per page)."""
+def _read_runs_api(
+    client: object, experiment_id: str, metrics: Sequence[str]
+) -> tuple[list[dict], dict[str, dict[str, str]]]:
+    """All runs with a spec_id tag via ``search_runs`` (50,000 per page), and their params."""
     records: list[dict] = []
+    params: dict[str, dict[str, str]] = {}
+    keys = tuple(dict.fromkeys((SPEC_ID, RUN_KIND, STATUS, ERROR_TAG, ARM, *TRIAL_TAGS, *KEY)))
     token = None
     while True:
         page = client.search_runs(  # type: ignore[attr-defined]
-            [experiment_id],
-            filter_string="tags.status = 'finished'",
-            max_results=50000,
-            page_token=token,
+            [experiment_id], filter_string="", max_results=50000, page_token=token
         )
         for run in page:
             tags = run.data.tags
-            if "spec_id" not in tags:
+            if SPEC_ID not in tags:
                 continue
-            rec: dict[str, object] = {k: tags.get(k) for k in ("spec_id", "run_kind", *KEY)}
+            rec: dict[str, object] = {k: tags.get(k) for k in keys}
             rec["run_id"] = run.info.run_id
             rec["start_time"] = run.info.start_time or 0
             for m in metrics:
                 rec[m] = run.data.metrics.get(m, np.nan)
             records.append(rec)
+            params[run.info.run_id] = dict(run.data.params)
         token = page.token
         if not token:
-            return records
+            return records, params
 
 
 def trial_rows(uri: str, experiment: str, status: str | None = "finished") -> list[dict[str, Any]]:

@@ -2,10 +2,10 @@
 
 ``MlflowClient.search_runs`` materialises every run's params, tags and latest metrics as
 entities; for thousands of runs that dominates the stats stage (see benchmarks/bench_stats.py).
-Here two SELECTs over MLflow's own tables (``runs``, ``tags``, ``latest_metrics`` — the same
-tables ``SqlAlchemyStore`` serves ``run.data.tags`` / ``run.data.metrics`` from) fetch only the
-tags and metrics the stats stage needs. Read only. Any failure (not a SQL URI, unexpected
-schema) returns ``None`` and the caller falls back to the MLflow API.
+Here three SELECTs over MLflow's own tables (``runs``, ``tags``, ``latest_metrics``,
+``params`` -- the tables ``SqlAlchemyStore`` serves ``run.data`` from) fetch only what the stats
+stage needs. Read only. Any failure (not a SQL URI, unexpected schema) returns ``None`` and the
+caller falls back to the MLflow API. Tag and metric names come from :mod:`.schema`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TAG_KEYS = ("spec_id", "dataset", "model", "regularizer", "seq_len", "horizon", "seed")
-TAG_KEYS += ("status", "run_kind")
+from synprune.tracking.schema import ARM, ERROR_TAG, RUN_KIND, SPEC_ID, STATUS, TRIAL_TAGS
+
+TAG_KEYS = tuple(dict.fromkeys((*TRIAL_TAGS, SPEC_ID, ARM, STATUS, RUN_KIND, ERROR_TAG)))
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
@@ -27,15 +28,24 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
 
 
+def _frame(conn: object, sa: object, sql: str, params: dict, cols: list[str], keys=None):  # type: ignore[no-untyped-def]
+    text = sa.text(sql)  # type: ignore[attr-defined]
+    if keys is not None:
+        text = text.bindparams(sa.bindparam("keys", expanding=True))  # type: ignore[attr-defined]
+        params = {**params, "keys": list(keys)}
+    return pd.DataFrame(conn.execute(text, params).all(), columns=cols)  # type: ignore[attr-defined]
+
+
 def read_runs_sql(
     tracking_uri: str, experiment: str, metrics: Sequence[str]
-) -> tuple[str, list[dict[str, object]]] | None:
-    """(experiment_id, records) for the active runs tagged spec_id and status=finished.
+) -> tuple[str, list[dict[str, object]], dict[str, dict[str, str]]] | None:
+    """(experiment_id, records, params by run id) for the active runs tagged spec_id.
 
     Each record has run_id, start_time, the TAG_KEYS and the requested metrics (NaN when not
-    logged). Returns None when the store is not a SQL store, the SQLite file does not exist (it
-    is never created here), the experiment is not found, or the read fails: the caller then
-    goes through the MLflow API, which also words the errors.
+    logged); finished, failed and other runs alike (the caller sorts them out). Returns None
+    when the store is not a SQL store, the SQLite file does not exist (it is never created
+    here), the experiment is not found, or the read fails: the caller then goes through the
+    MLflow API, which also words the errors.
     """
     scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
     if scheme not in SQL_SCHEMES:
@@ -48,6 +58,8 @@ def read_runs_sql(
         import sqlalchemy as sa
     except ImportError:  # pragma: no cover - mlflow depends on sqlalchemy
         return None
+    metrics = list(dict.fromkeys(metrics))
+    active = "r.experiment_id = :e AND r.lifecycle_stage = 'active'"
     engine = sa.create_engine(tracking_uri)
     try:
         with engine.connect() as conn:
@@ -60,54 +72,45 @@ def read_runs_sql(
             ).all()
             if len(found) != 1:
                 return None
-            experiment_id = found[0][0]
-            runs = pd.DataFrame(
-                conn.execute(
-                    sa.text(
-                        "SELECT run_uuid, start_time FROM runs "
-                        "WHERE experiment_id = :e AND lifecycle_stage = 'active'"
-                    ),
-                    {"e": experiment_id},
-                ).all(),
-                columns=["run_id", "start_time"],
-            )
-            tags = pd.DataFrame(
-                conn.execute(
-                    sa.text(
-                        "SELECT t.run_uuid, t.key, t.value FROM tags t "
-                        "JOIN runs r ON r.run_uuid = t.run_uuid "
-                        "WHERE r.experiment_id = :e AND r.lifecycle_stage = 'active' "
-                        "AND t.key IN :keys"
-                    ).bindparams(sa.bindparam("keys", expanding=True)),
-                    {"e": experiment_id, "keys": list(TAG_KEYS)},
-                ).all(),
-                columns=["run_id", "key", "value"],
-            )
-            mets = pd.DataFrame(
-                conn.execute(
-                    sa.text(
-                        "SELECT m.run_uuid, m.key, m.value, m.is_nan FROM latest_metrics m "
-                        "JOIN runs r ON r.run_uuid = m.run_uuid "
-                        "WHERE r.experiment_id = :e AND r.lifecycle_stage = 'active' "
-                        "AND m.key IN :keys"
-                    ).bindparams(sa.bindparam("keys", expanding=True)),
-                    {"e": experiment_id, "keys": list(dict.fromkeys(metrics))},
-                ).all(),
-                columns=["run_id", "key", "value", "is_nan"],
-            )
+            e = {"e": found[0][0]}
+            runs = _frame(
+                conn, sa, f"SELECT r.run_uuid, r.start_time FROM runs r WHERE {active}", e,
+                ["run_id", "start_time"],
+            )  # fmt: skip
+            tags = _frame(
+                conn, sa,
+                "SELECT t.run_uuid, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = "
+                f"t.run_uuid WHERE {active} AND t.key IN :keys", e, ["run_id", "key", "value"],
+                TAG_KEYS,
+            )  # fmt: skip
+            mets = _frame(
+                conn, sa,
+                "SELECT m.run_uuid, m.key, m.value, m.is_nan FROM latest_metrics m JOIN runs r "
+                f"ON r.run_uuid = m.run_uuid WHERE {active} AND m.key IN :keys", e,
+                ["run_id", "key", "value", "is_nan"], metrics,
+            )  # fmt: skip
+            params = _frame(
+                conn, sa,
+                "SELECT p.run_uuid, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = "
+                f"p.run_uuid WHERE {active}", e, ["run_id", "key", "value"],
+            )  # fmt: skip
     except Exception:
         return None
     finally:
         engine.dispose()
     wide = tags.pivot(index="run_id", columns="key", values="value")
     wide = wide.reindex(columns=list(TAG_KEYS))
-    wide = wide[wide["spec_id"].notna() & (wide["status"] == "finished")]
+    wide = wide[wide[SPEC_ID].notna()]
     if not mets.empty:
         vals = mets["value"].astype(float).where(~mets["is_nan"].astype(bool), np.nan)
         mwide = mets.assign(value=vals).pivot(index="run_id", columns="key", values="value")
     else:
         mwide = pd.DataFrame(index=wide.index)
-    mwide = mwide.reindex(index=wide.index, columns=list(dict.fromkeys(metrics)))
+    mwide = mwide.reindex(index=wide.index, columns=metrics)
     out = wide.join(mwide).join(runs.set_index("run_id")["start_time"])
     out["start_time"] = out["start_time"].fillna(0)
-    return str(experiment_id), out.reset_index().to_dict("records")
+    params = params[params["run_id"].isin(wide.index)]
+    by_run: dict[str, dict[str, str]] = {rid: {} for rid in wide.index}
+    for rid, key, value in params.itertuples(index=False):
+        by_run[rid][key] = value
+    return str(e["e"]), out.reset_index().to_dict("records"), by_run

@@ -54,7 +54,7 @@ def test_csv_round_trip_writes_every_file(tmp_path: Path, capsys: pytest.Capture
     ranking = pd.read_csv(out / "ranking.csv")
     assert ranking["regularizer"].iloc[0] == "synaptic"
     assert ranking["average_rank"].sum() == pytest.approx(1 + 2 + 3 + 4)  # ranks sum to k(k+1)/2
-    nem = pd.read_csv(out / "nemenyi.csv", index_col="regularizer")
+    nem = pd.read_csv(out / "nemenyi.csv", index_col="arm")
     assert sorted(nem.index) == sorted(ARMS) and list(nem.columns) == list(nem.index)
     assert np.allclose(nem.to_numpy(), nem.to_numpy().T)
     fr = pd.read_csv(out / "friedman.csv")

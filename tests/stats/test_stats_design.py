@@ -118,6 +118,7 @@ def test_headline_pct_change_and_naive_ratio() -> None:
     assert ns.loc["none", "blocks_beating_naive"] == 1  # 10/9 > 1, 8/12 < 1
     assert ns.loc["synaptic", "median_ratio"] == pytest.approx((9.5 / 9 + 0.5) / 2)
     assert "not available" in headline(m, None, ("dataset", "model"), "test_mae").notes[0]
-    assert "not an MAE" in headline(m, naive, ("dataset", "model"), "test_rmse").notes[0]
+    no_naive = headline(m, None, ("dataset", "model"), "test_mse", naive_name=None)
+    assert "no naive counterpart" in no_naive.notes[-1]
     no_syn = headline(m.drop(columns="synaptic"), naive, ("dataset", "model"), "test_mae")
-    assert h.notes == () and "% change not computed" in no_syn.notes[0]
+    assert h.notes == () and "not computed: needs a treatment named" in no_syn.notes[0]

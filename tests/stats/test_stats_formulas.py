@@ -101,11 +101,16 @@ def test_friedman_degenerate_cases() -> None:
     assert "N = 1" in friedman(one_block).note
     all_tied = pd.DataFrame(np.ones((4, 3)), columns=list("xyz"))
     assert "tie" in friedman(all_tied).note
-    # every block ranks the arms identically: χ² = N(k−1), F_F infinite, p = 0
+    # every block ranks the arms identically: χ² = N(k−1); F_F divides by zero, so no F and
+    # no F p-value (issue 13: never "F = ∞, p = 0"); the exact p of 5 blocks agreeing on one
+    # of 3! orderings is 3!·(1/3!)^5 = 6^-4
     same = pd.DataFrame([[1.0, 2.0, 3.0]] * 5, columns=list("xyz"))
     res = friedman(same)
     assert res.chi2 == pytest.approx(5 * 2)
-    assert res.f_stat == np.inf and res.p_f == 0.0
+    assert np.isnan(res.f_stat) and np.isnan(res.p_f) and res.degenerate
+    assert res.p_exact == pytest.approx(6.0**-4) and res.p == res.p_exact
+    assert "rank the 3 arms identically" in res.note and "divides by zero" in res.note
+    assert iman_davenport(10.0, 5, 3)[0] == np.inf and np.isnan(iman_davenport(10.0, 5, 3)[3])
     assert iman_davenport(float("nan"), 5, 3)[0] != iman_davenport(float("nan"), 5, 3)[0]
 
 

@@ -80,12 +80,13 @@ def test_round_trip_and_stats_run_artifacts(
     assert main(argv) == 0
     assert {p.name for p in out.iterdir()} >= FILES
     trials = pd.read_csv(out / "trials.csv")
-    assert len(trials) == 25  # 24 + etth1/dropout; the parent and the failed run are not trials
+    assert len(trials) == 26  # 24 + etth1 x 2; the parent and the tune run are not trials
+    assert trials.status.value_counts().to_dict() == {"finished": 25, "failed": 1}
     rerun = trials[trials.spec_id == "bitcoin-gru-14-synaptic-1"]
     assert len(rerun) == 1 and rerun.test_mae.iloc[0] < 50  # latest run kept, not the 99.0
     report = (out / "report.md").read_text()
     assert "1 rerun(s) of the same spec_id: kept the latest" in report
-    assert "1 finished run(s) with run_kind tune ignored" in report
+    assert "1 run(s) with run_kind tune ignored" in report
     assert "dataset=etth1 model=lstm seq_len=14 horizon=1 | none, synaptic |" in report
     assert f"--experiment {EXPERIMENT} --tracking-uri {store}" in report
     ranking = pd.read_csv(out / "ranking.csv")
@@ -126,4 +127,4 @@ def test_unknown_experiment_and_metric(
     err = capsys.readouterr().err
     assert "unknown --metric 'test_smape'" in err and "naive_mae, test_mae, test_rmse" in err
     assert main([*base, "--experiment", EXPERIMENT, "--metric", "test_rmse"]) == 0
-    assert "not an MAE" in (tmp_path / "o" / "report.md").read_text()
+    assert "naive_rmse not available" in (tmp_path / "o" / "report.md").read_text()
