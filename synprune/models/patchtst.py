@@ -189,7 +189,7 @@ class PatchTST(nn.Module):
         self.num_layers = check_int("num_layers", arch["num_layers"], 1)
         self.norm = check_choice("norm", arch["norm"], ("batch", "layer"))
         self.use_revin = check_bool("revin", arch["revin"])
-        affine = check_bool("revin_affine", arch["revin_affine"])
+        self.revin_affine = affine = check_bool("revin_affine", arch["revin_affine"])
         self.num_patches = num_patches(self.seq_len, self.patch_len, self.stride)
 
         p = self.dropout
@@ -209,6 +209,14 @@ class PatchTST(nn.Module):
             nn.Linear(self.d_model * self.num_patches, self.horizon),
         )
         self._batch_norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm1d)]
+
+    def resolved_arch(self) -> dict[str, Any]:
+        """The architecture fields as built (``None`` arguments resolved), for the spec."""
+        return {
+            "patch_len": self.patch_len, "stride": self.stride, "d_model": self.d_model,
+            "n_heads": self.n_heads, "d_ff": self.d_ff, "num_layers": self.num_layers,
+            "norm": self.norm, "revin": self.use_revin, "revin_affine": self.revin_affine,
+        }  # fmt: skip
 
     def _needs_all_channels(self) -> bool:
         """Other channels matter to channel 0 only via BatchNorm batch statistics."""

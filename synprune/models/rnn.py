@@ -31,7 +31,7 @@ No dropout on the recurrent (hidden-to-hidden) connections.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -123,6 +123,14 @@ class RecurrentForecaster(nn.Module):
         )
         self.head_dropout = nn.Dropout(self.dropout)
         self.head = nn.Linear(self.hidden_size, self.horizon)
+
+    def resolved_arch(self) -> dict[str, Any]:
+        """The architecture fields as built (``revin=None`` resolved), for the spec."""
+        return {
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "revin": self.revin is not None,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x[B, L, C]`` -> forecast of channel 0, ``[B, H]``."""

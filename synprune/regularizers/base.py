@@ -12,6 +12,7 @@ Call order inside ``synprune.experiment.train``::
     reg.attach(model, total_steps=epochs * batches_per_epoch, optimizer=optimizer)
     for each batch:  loss.backward(); optimizer.step(); step += 1; reg.after_optimizer_step(step)
     each epoch:      metrics.update(reg.metrics())            # logged as metric history
+                     reg.tensor_sparsity()                   # warn on collapsed_tensors(...)
                      early stopping / best checkpoint only once reg.settled()
     evaluation:      y_hat = reg.predict(model, x)           # MC dropout: mean of T passes
     checkpoints:     reg.state_dict() / reg.load_state_dict() beside the model's
@@ -21,7 +22,12 @@ also accept ``load_state_dict`` before ``attach`` and apply it there).
 
 ``params()`` returns the constructor keywords, so ``create_regularizer(name, **reg.params())``
 rebuilds an equivalent regularizer (spec round trip). Constructors validate their params with
-the helpers below and raise ``ValueError`` naming the argument, its value and the allowed range.
+the helpers below and raise :class:`~synprune.errors.FieldError` (a ``ValueError``) naming the
+argument, its value and the allowed range.
+
+``model_kwargs()`` returns only what the regularizer *sets* (``{}`` by default: the model's
+own defaults, e.g. ``dropout=0.0``, apply), so that a composite ``a+b``
+(:mod:`~synprune.regularizers.composite`) can refuse two parts setting the same argument.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from synprune.errors import FieldError
+
 
 def check_real(
     name: str,
@@ -43,11 +51,8 @@ def check_real(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    """Return ``value`` as float if it is a finite real number in the interval, else ValueError.
-
-    The message names the argument, its value and the allowed interval, e.g.
-    ``final_sparsity must be a number in [0, 1), got 1.2``.
-    """
+    """Return ``value`` as float if it is a finite real number in the interval, else
+    ``FieldError``, e.g. ``final_sparsity=1.2 is invalid; allowed: a number in [0, 1)``."""
     lb, rb = ("(" if low_open else "["), (")" if high_open else "]")
     interval = f"{lb}{low:g}, {high:g}{rb}"
     ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(float(value))
@@ -55,31 +60,40 @@ def check_real(
         v = float(value)  # type: ignore[arg-type]
         ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
     if not ok:
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+        raise FieldError(name, value, f"a number in {interval}")
     return float(value)  # type: ignore[arg-type]
 
 
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    """Return ``value`` as int if it is an integer in ``[low, high]`` (``high=None``: no bound)."""
+    """Return ``value`` as int if it is an integer in ``[low, high]`` (``high=None``: no bound),
+    else ``FieldError``."""
     ok = isinstance(value, Integral) and not isinstance(value, bool)
     if ok:
         v = int(value)  # type: ignore[arg-type]
         ok = v >= low and (high is None or v <= high)
     if not ok:
         rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {rng}, got {value!r}")
+        raise FieldError(name, value, f"an integer {rng}")
     return int(value)  # type: ignore[arg-type]
+
+
+def collapsed_tensors(tensor_sparsity: dict[str, float], threshold: float = 0.99) -> list[str]:
+    """Names whose masked fraction is ``>= threshold`` (sorted): tensors pruned (almost) away,
+    which can cut a layer off -- for the training loop's warning."""
+    threshold = check_real("threshold", threshold, 0.0, 1.0, low_open=True)
+    return sorted(n for n, s in tensor_sparsity.items() if s >= threshold)
 
 
 class Regularizer:
     """Base class with no-op hooks. Subclasses override only what they need."""
 
-    #: registry name, set by subclasses
+    #: registry name, set by ``@register_regularizer(name)``
     name: str = "base"
 
     def model_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for the model factory (e.g. ``{"dropout": 0.3}``)."""
-        return {"dropout": 0.0}
+        """Keyword arguments the regularizer sets on the model factory (e.g.
+        ``{"dropout": 0.3}``); default ``{}`` (the model's defaults apply: no dropout)."""
+        return {}
 
     def attach(
         self, model: nn.Module, total_steps: int, optimizer: torch.optim.Optimizer | None = None
@@ -110,6 +124,11 @@ class Regularizer:
 
     def metrics(self) -> dict[str, float]:
         """Scalars to log each epoch (e.g. ``{"sparsity": 0.42}``)."""
+        return {}
+
+    def tensor_sparsity(self) -> dict[str, float]:
+        """``{parameter name: fraction of its weights masked}`` for the tensors the regularizer
+        masks (default ``{}``); see :func:`collapsed_tensors`."""
         return {}
 
     def params(self) -> dict[str, Any]:

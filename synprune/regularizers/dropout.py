@@ -9,21 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from synprune.regularizers.base import Regularizer, check_real
+from synprune.regularizers.registry import register_regularizer
 
 
+@register_regularizer("none")
 class NoRegularizer(Regularizer):
     """``none``: the model is built with ``dropout=0.0`` and nothing else happens."""
-
-    name = "none"
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"dropout": 0.0}
 
 
+@register_regularizer("dropout")
 class DropoutRegularizer(Regularizer):
     """``dropout``: the model is built with dropout probability ``p`` in [0, 1)."""
-
-    name = "dropout"
 
     def __init__(self, *, p: float = 0.2) -> None:
         self.p = check_real("p", p, 0.0, 1.0, high_open=True)

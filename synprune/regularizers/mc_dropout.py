@@ -17,6 +17,7 @@ from torch import nn
 
 from synprune.regularizers.base import check_int, check_real
 from synprune.regularizers.dropout import DropoutRegularizer
+from synprune.regularizers.registry import register_regularizer
 
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
     nn.Dropout,
@@ -28,11 +29,10 @@ DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
+@register_regularizer("mc_dropout")
 class MCDropoutRegularizer(DropoutRegularizer):
     """``mc_dropout``: dropout ``p`` in (0, 1) while training; ``predict`` = mean of ``samples``
     (T >= 1) passes with only the dropout modules in train mode (modes restored afterwards)."""
-
-    name = "mc_dropout"
 
     def __init__(self, *, p: float = 0.2, samples: int = 30) -> None:
         self.p = check_real("p", p, 0.0, 1.0, low_open=True, high_open=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+from synprune.errors import FieldError
 from synprune.regularizers.base import check_int, check_real
 
 SCHEDULES: tuple[str, ...] = ("ease_in", "ease_out")
@@ -29,14 +30,14 @@ def validate_schedule(
     end_step: int,
     schedule: str,
 ) -> tuple[float, float, int, int, str]:
-    """Validate schedule arguments; ValueError names the argument, value and allowed range."""
+    """Validate schedule arguments; ``FieldError`` names the argument, value and allowed range."""
     s_f = check_real("final_sparsity", final_sparsity, 0.0, 1.0, high_open=True)
     s_i = check_real("initial_sparsity", initial_sparsity, 0.0, s_f)
     start = check_int("start_step", start_step, 0)
     if not isinstance(end_step, Integral) or isinstance(end_step, bool) or end_step <= start:
-        raise ValueError(f"end_step must be an integer > start_step (= {start}), got {end_step!r}")
+        raise FieldError("end_step", end_step, f"an integer > start_step (= {start})")
     if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+        raise FieldError("schedule", schedule, f"one of {', '.join(SCHEDULES)}")
     return s_i, s_f, start, int(end_step), schedule
 
 
@@ -57,7 +58,7 @@ def cubic_sparsity(
         initial_sparsity, final_sparsity, start_step, end_step, schedule
     )
     if not isinstance(step, Real) or isinstance(step, bool):
-        raise ValueError(f"step must be a real number, got {step!r}")
+        raise FieldError("step", step, "a real number")
     p = min(max((float(step) - start) / (end - start), 0.0), 1.0)
     if schedule == "ease_in":
         # paper code: s_i + (s_f - s_i) * p^3

@@ -29,8 +29,13 @@ import fnmatch
 import re
 from collections.abc import Iterable, Sequence
 
-import torch
 from torch import nn
+
+from synprune.errors import FieldError
+
+# moved to scoring.py; re-exported for existing imports
+from synprune.regularizers.scoring import k_smallest_flat as k_smallest_flat
+from synprune.regularizers.scoring import magnitudes as magnitudes
 
 #: human-readable list used in error messages and docs
 PRUNABLE_MODULE_TYPES = (
@@ -76,12 +81,12 @@ def _as_patterns(arg: str, value: Patterns) -> list[str]:
     pats = [value] if isinstance(value, str) else list(value)
     for p in pats:
         if not isinstance(p, str) or not p:
-            raise ValueError(f"{arg} must be a name pattern or a list of them, got {value!r}")
+            raise FieldError(arg, value, "a parameter-name pattern or a list of them")
         if p.startswith("re:"):
             try:
                 re.compile(p[3:])
             except re.error as e:
-                raise ValueError(f"{arg} pattern {p!r} is not a valid regex: {e}") from None
+                raise FieldError(arg, p, f"a valid regular expression after 're:' ({e})") from None
     return pats
 
 
@@ -106,9 +111,8 @@ def select_prunable(
     for arg, pats in (("include", inc), ("exclude", exc)):
         for pat in pats:
             if not any(_matches(n, pat) for n in all_names):
-                raise ValueError(
-                    f"{arg} pattern {pat!r} matches no parameter of the model; "
-                    f"parameter names: {all_names}"
+                raise FieldError(
+                    arg, pat, f"a pattern matching a parameter of the model: {all_names}"
                 )
     by_type = {id(p) for m in model.modules() for p in module_prunable_weights(m)}
     chosen = [
@@ -124,46 +128,3 @@ def select_prunable(
             "use include= to name other parameters"
         )
     return chosen
-
-
-def k_smallest_flat(mags: torch.Tensor, k: int) -> torch.Tensor:
-    """Bool mask of exactly ``k`` smallest entries of the 1-D non-negative tensor ``mags``.
-
-    Single-process twin of :func:`synprune.regularizers.distributed.smallest_k_mask` applied
-    to one flat tensor (identical result: everything below the k-th smallest value, then the
-    ties equal to it in index order), without collectives: one ``torch.kthvalue`` and one or
-    two comparisons (about 4x faster than the radix select for LSTM-64-sized models; similar
-    at 2M weights, see benchmarks/bench_pruning.py). NaN is refused.
-    """
-    n = mags.numel()
-    if not 0 <= k <= n:
-        raise ValueError(f"k must be in [0, {n}] (number of elements), got {k}")
-    if k == 0:
-        return torch.zeros_like(mags, dtype=torch.bool)
-    if bool(torch.isnan(mags.sum())):  # a sum of magnitudes is NaN iff one of them is
-        raise ValueError("weights contain NaN; the magnitude order is undefined")
-    thr = torch.kthvalue(mags, k).values
-    sel = mags <= thr
-    extra = int(sel.sum()) - k  # ties at the threshold beyond the k-th: drop the last ones
-    if extra > 0:
-        ties = mags == thr
-        keep_ties = int(ties.sum()) - extra
-        sel &= ~ties | (torch.cumsum(ties, 0) <= keep_ties)
-    return sel
-
-
-def magnitudes(
-    tensors: Sequence[torch.Tensor], buf: torch.Tensor | None, device: torch.device
-) -> torch.Tensor:
-    """``|x|`` of all ``tensors``, flattened and concatenated in order, on ``device``.
-
-    Written into ``buf`` when it fits (same length, dtype, device), else into a new buffer, which
-    is returned for reuse. float64 if any tensor is float64, else float32 (exact for
-    fp16/bf16/fp32 weights, so the ranking equals the one of the weights' own dtype).
-    """
-    dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
-    n = sum(t.numel() for t in tensors)
-    if buf is None or buf.dtype != dtype or buf.numel() != n or buf.device != device:
-        buf = torch.empty(n, dtype=dtype, device=device)
-    torch.cat([t.detach().reshape(-1).to(device) for t in tensors], out=buf)
-    return buf.abs_()

@@ -1,24 +1,33 @@
 """Synaptic pruning: global magnitude pruning inside the training loop on a cubic schedule.
 
-``SynapticPruning`` is the public class (see its docstring for the exact contract);
-``SynapticRegularizer`` wraps it as the ``synaptic`` entry of the regularizer registry.
+``SynapticPruning`` is the public class (see its docstring for the exact contract); the
+schedule is :func:`~synprune.regularizers.schedules.cubic_sparsity` (Zhu & Gupta 2017), the
+scores and the capped selection live in :mod:`~synprune.regularizers.scoring`, and
+``SynapticRegularizer`` (:mod:`~synprune.regularizers.synaptic_regularizer`) wraps it as the
+``synaptic`` entry of the regularizer registry.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from synprune.regularizers import sharding
-from synprune.regularizers.base import Regularizer, check_int, check_real
+from synprune.errors import FieldError
+from synprune.regularizers import scoring, sharding
+from synprune.regularizers.base import check_int, check_real
 from synprune.regularizers.distributed import smallest_k_mask
+from synprune.regularizers.optim_hooks import (
+    OptimizerWatch,
+    register_weak_step_hooks,
+    remove_when_collected,
+    weak_hook,
+)
 from synprune.regularizers.schedules import cubic_sparsity, validate_schedule
-from synprune.regularizers.selection import Patterns, k_smallest_flat, magnitudes, select_prunable
+from synprune.regularizers.selection import Patterns, select_prunable
 
 _STATE_VERSION = 1
 
@@ -34,31 +43,46 @@ class SynapticPruning:
     ``N`` is the number of prunable weights of all tensors together (``floor`` with a 1e-9
     tolerance so float round-off such as ``0.29 * 100 = 28.999...`` counts 29).
 
-    Selection: one global ranking of ``|w|`` over the *still active* weights of every prunable
-    tensor (see :mod:`synprune.regularizers.selection`); the ``target_count - already_masked``
-    smallest are added, so masks never regrow. Ties are broken deterministically (rank, tensor
-    order, flat index). With ``group=None`` (one process, or DDP replicas that each hold the
-    whole model) this is one ``torch.kthvalue`` on a preallocated buffer
-    (:func:`~synprune.regularizers.selection.k_smallest_flat`, no collectives); with a
-    ``group`` it is :func:`~synprune.regularizers.distributed.smallest_k_mask` (same result).
+    Selection: one global ranking of a score over the *still active* weights of every prunable
+    tensor (which tensors: :mod:`synprune.regularizers.selection`); the ``target_count -
+    already_masked`` smallest are added, so masks never regrow (already-masked weights count
+    towards the target as if they scored -inf). ``score="magnitude"`` (default) ranks ``|w|``;
+    ``score="lamp"`` ranks LAMP scores (Lee et al., ICLR 2021; :mod:`~.scoring`). Ties are
+    broken deterministically (rank, tensor order, flat index). With ``group=None`` (one
+    process, or DDP replicas that each hold the whole model) this is one ``torch.kthvalue`` on
+    a preallocated buffer (:func:`~synprune.regularizers.scoring.k_smallest_flat`, no
+    collectives); with a ``group`` it is
+    :func:`~synprune.regularizers.distributed.smallest_k_mask` (same result).
+
+    ``max_tensor_sparsity`` (``cap``, default 1.0 = no cap): no tensor ever has more than
+    ``floor(cap * n_t)`` masked weights; the global count ``floor(target * N)`` is still met
+    exactly, by pruning the next-ranked weights of other tensors
+    (:func:`~synprune.regularizers.scoring.smallest_k_capped`, exact water-filling). A cap that
+    cannot hold ``floor(final_sparsity * N)`` in total is refused (``FieldError`` naming both
+    numbers and the smallest cap that would do). With sharded parameters (``group`` /
+    ``DTensor``) only ``score="magnitude"`` without cap is supported; the others are refused.
 
     Masks are applied in place on the real parameters (no ``weight_orig`` reparametrisation:
     ``state_dict`` keys, ``deepcopy`` and cuDNN RNN flat weights are unaffected). Masked weights
-    stay exactly zero: their gradients are zeroed by a post-accumulate-grad hook (so gradient
-    clipping sees zeros too), the matching entries of every optimizer state tensor shaped like
-    the parameter (``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``momentum_buffer``, ...)
-    are zeroed when they get masked, and the masks are re-applied in ``step()``. With an
-    ``optimizer`` (constructor or :meth:`attach_optimizer`) step hooks also zero the masked
-    gradients just before and re-apply the masks just after ``optimizer.step()``, so weights
-    are zero right after it (also under DDP, which rewrites ``.grad`` after accumulation).
-    Without one, optimizer state is not touched and weights are guaranteed zero only after
-    ``pruner.step()``.
+    stay exactly zero through every ``optimizer.step()`` of *any* optimizer holding pruned
+    parameters, whether or not it was handed to the pruner and whenever it was created: their
+    gradients are zeroed by a post-accumulate-grad hook (so gradient clipping sees zeros too);
+    torch's process-wide optimizer step hooks (:mod:`~.optim_hooks`, held weakly) zero the
+    masked gradients again just before and re-apply the masks just after every step of an
+    optimizer holding pruned parameters (also under DDP, which rewrites ``.grad`` after
+    accumulation); the matching entries of every optimizer state tensor shaped like the
+    parameter (``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``momentum_buffer``, ...) are
+    zeroed the first time an optimizer steps and whenever masks grow; and ``step()``
+    re-applies the masks. ``optimizer=`` / :meth:`attach_optimizer` are optional: they only
+    zero that optimizer's state right away.
 
     Attributes: ``sparsity`` (masked / N, all prunable tensors together), ``masks``
     (``dict[name, BoolTensor]`` keyed by ``model.named_parameters()`` names, **True = kept /
     active, False = pruned**, as in ``torch.nn.utils.prune``; fresh tensors on the parameter's
     device), ``state_dict()`` / ``load_state_dict()`` (step counter and masks: resume is
-    bit-identical), ``report()``, ``remove()`` (drop the hooks; masked weights stay zero).
+    bit-identical), ``report()``, ``tensor_sparsity()``, ``remove()`` (drop the hooks; masked
+    weights stay zero). Keep a reference to the pruner while training: its hooks hold it
+    weakly (so they never keep a model alive) and are removed when it is garbage collected.
 
     ``group``: a process group over which the prunable parameters are *disjoint shards*
     (``N`` and ranking global); ``None`` for one process or DDP (masks are not module buffers;
@@ -81,14 +105,22 @@ class SynapticPruning:
         exclude: Patterns = None,
         optimizer: torch.optim.Optimizer | None = None,
         group: object = None,
+        max_tensor_sparsity: float = 1.0,
+        score: str = "magnitude",
     ) -> None:
         if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise FieldError("model", model, "a torch.nn.Module")
         (self.initial_sparsity, self.final_sparsity, self.start_step, self.end_step,
          self.schedule) = validate_schedule(
             initial_sparsity, final_sparsity, start_step, end_step, schedule
         )  # fmt: skip
         self.prune_every = check_int("prune_every", prune_every, 1)
+        self.max_tensor_sparsity = check_real(
+            "max_tensor_sparsity", max_tensor_sparsity, 0.0, 1.0, low_open=True
+        )
+        if score not in scoring.SCORES:
+            raise FieldError("score", score, f"one of {', '.join(scoring.SCORES)}")
+        self.score = score
         chosen = select_prunable(model, include, exclude)
         self._names: list[str] = [n for n, _ in chosen]
         self._params: list[nn.Parameter] = [p for _, p in chosen]
@@ -96,6 +128,8 @@ class SynapticPruning:
         # Internal masks, True = PRUNED: one flat bool tensor (all tensors in selection order)
         # with per-parameter views, so a mask update is a handful of whole-model tensor ops.
         self._sizes = [sharding.local(p).numel() for p in self._params]  # this rank's shard
+        self._caps = scoring.tensor_caps(self._sizes, self.max_tensor_sparsity)
+        self._check_sharded_options()
         self._flat = torch.zeros(sum(self._sizes), dtype=torch.bool, device=self._params[0].device)
         self._pruned = self._views(self._flat)
         self._buf: torch.Tensor | None = None  # |w| scratch buffer, allocated at 1st update
@@ -104,12 +138,21 @@ class SynapticPruning:
         self._n_total = sharding.global_sum(sum(self._sizes), self.group)
         self._n_masked = 0  # global
         self._step = 0
-        self._optimizers: list[torch.optim.Optimizer] = []
-        self._handles: list[RemovableHandle] = [
-            p.register_post_accumulate_grad_hook(self._grad_hook(i))
+        scoring.check_cap_feasible(
+            self.max_tensor_sparsity, self._sizes, self.final_sparsity, self._n_total,
+            self.target_count(self.final_sparsity),
+        )  # fmt: skip
+        self._watch = OptimizerWatch(self._params)
+        # Every hook reaches the pruner through a weak reference (a closure over `self` held by
+        # a parameter's C++ hook table would keep pruner and model alive forever); all of them
+        # are removed by remove() or when the pruner is collected.
+        handles: list[RemovableHandle] = [
+            p.register_post_accumulate_grad_hook(weak_hook(self, "_zero_grad_of", i))
             for i, p in enumerate(self._params)
             if p.requires_grad
         ]
+        handles += register_weak_step_hooks(self, "_on_pre_step", "_on_post_step")
+        self._remove_hooks = remove_when_collected(self, handles)
         if optimizer is not None:
             self.attach_optimizer(optimizer)
 
@@ -174,21 +217,15 @@ class SynapticPruning:
         self._applied = False
 
     def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
-        """Zero the optimizer's state of masked weights now and whenever masks grow; zero
-        masked gradients before and re-apply the masks after each ``optimizer.step()``."""
-        if any(o is optimizer for o in self._optimizers):
-            return
-        self._optimizers.append(optimizer)
-        self._handles.append(optimizer.register_step_pre_hook(self._pre_step_hook))
-        self._handles.append(optimizer.register_step_post_hook(self._post_step_hook))
-        self._zero_optimizer_state([optimizer])
+        """Zero ``optimizer``'s state of masked weights now (optional: the global step hooks
+        find every optimizer holding pruned parameters at its first step anyway)."""
+        if self._watch.holds(optimizer):
+            self._watch.fresh(optimizer)
+            self._zero_optimizer_state([optimizer])
 
     def remove(self) -> None:
         """Remove every hook this pruner registered; masked weights keep their zeros."""
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-        self._optimizers.clear()
+        self._remove_hooks()  # idempotent
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +240,8 @@ class SynapticPruning:
                 "end_step": self.end_step,
                 "prune_every": self.prune_every,
                 "schedule": self.schedule,
+                "max_tensor_sparsity": self.max_tensor_sparsity,
+                "score": self.score,
             },
         }
 
@@ -228,10 +267,16 @@ class SynapticPruning:
             self._pruned[i].copy_(~keep.to(device=self._flat.device, dtype=torch.bool))
         counts = torch.stack([m.sum() for m in self._pruned]).tolist()
         self._counts = [int(c) for c in counts]
+        over = [n for n, c, cap in zip(self._names, self._counts, self._caps) if c > cap]
+        if over:
+            raise ValueError(
+                f"pruner state masks more than max_tensor_sparsity={self.max_tensor_sparsity} "
+                f"of tensor(s) {over}"
+            )
         self._n_masked = int(state.get("num_masked", sum(self._counts)))
         self._step = int(state["step"])
         self._apply_masks()
-        self._zero_optimizer_state(self._optimizers)
+        self._zero_optimizer_state(self._watch.optimizers())
 
     def report(self) -> dict[str, Any]:
         """Per-tensor ``numel`` / ``pruned`` / ``sparsity`` (local shard) and global figures."""
@@ -250,12 +295,17 @@ class SynapticPruning:
             },
         }
 
+    def tensor_sparsity(self) -> dict[str, float]:
+        """``{parameter name: fraction of its weights masked}`` (local shard when sharded)."""
+        return {n: c / k if k else 0.0 for n, k, c in zip(self._names, self._sizes, self._counts)}
+
     def __repr__(self) -> str:
         return (
             f"SynapticPruning(tensors={len(self._params)}, N={self._n_total}, "
             f"sparsity={self.sparsity:.4f}, step={self._step}, final={self.final_sparsity}, "
             f"window=[{self.start_step}, {self.end_step}], every={self.prune_every}, "
-            f"schedule={self.schedule!r})"
+            f"schedule={self.schedule!r}, score={self.score!r}, "
+            f"max_tensor_sparsity={self.max_tensor_sparsity})"
         )
 
     # ----------------------------------------------------------------- internals
@@ -272,21 +322,40 @@ class SynapticPruning:
             self._pruned = self._views(self._flat)
             self._buf = None
 
-    def _grad_hook(self, i: int) -> Callable[[torch.Tensor], None]:
-        def hook(p: torch.Tensor) -> None:
-            sharding.zero_masked([p.grad], [self._pruned[i]], [self._counts[i]])
+    def _zero_grad_of(self, i: int, p: torch.Tensor) -> None:
+        sharding.zero_masked([p.grad], [self._pruned[i]], [self._counts[i]])
 
-        return hook
+    def _check_sharded_options(self) -> None:
+        if self.group is None:
+            return
+        why = "for sharded parameters (DTensor / group=)"
+        if self.score != "magnitude":
+            raise FieldError(
+                "score", self.score, f"'magnitude' {why}: LAMP needs each tensor whole"
+            )
+        if self.max_tensor_sparsity < 1.0:
+            raise FieldError(
+                "max_tensor_sparsity",
+                self.max_tensor_sparsity,
+                f"1.0 {why}: per-tensor caps across shards are not implemented",
+            )
 
     @torch.no_grad()
-    def _pre_step_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        # Second line of defence for gradients written after accumulation (e.g. DDP copies
-        # all-reduced buckets back into .grad): the optimizer must never see them.
+    def _on_pre_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Before ``optimizer.step()`` (global hook): zero its state of masked weights the
+        first time it is seen; zero masked gradients (a second line of defence for gradients
+        written after accumulation, e.g. DDP copies all-reduced buckets back into .grad)."""
+        if not self._watch.holds(optimizer):
+            return
+        if self._watch.fresh(optimizer):
+            self._zero_optimizer_state([optimizer])
         sharding.zero_masked([p.grad for p in self._params], self._pruned, self._counts)
 
-    def _post_step_hook(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        self._apply_masks()
-        self._applied = True
+    def _on_post_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """After ``optimizer.step()`` (global hook): re-apply the masks."""
+        if self._watch.holds(optimizer):
+            self._apply_masks()
+            self._applied = True
 
     def _apply_masks(self) -> None:
         sharding.zero_masked(self._params, self._pruned, self._counts)
@@ -296,24 +365,30 @@ class SynapticPruning:
 
     @torch.no_grad()
     def _prune_to(self, target_count: int) -> None:
-        """Mask the ``target_count - num_masked`` smallest |w| among the active weights."""
+        """Mask the ``target_count - num_masked`` lowest-scored among the active weights."""
         k_new = target_count - self._n_masked
         if k_new <= 0:
             return
         self._sync_device()
         flat = self._flat
         # |w| of every prunable weight (local shard), concatenated in selection order
-        mags = self._buf = magnitudes(
+        scores = self._buf = scoring.magnitudes(
             [sharding.local(p) for p in self._params], self._buf, flat.device
         )
+        if self.score == "lamp":  # masked weights are 0: they add nothing to the denominators
+            scores = scoring.lamp_scores(scores, self._sizes)
         any_pruned = any(self._counts)
         active = ~flat if any_pruned else None
         if active is not None:
-            mags = mags[active]  # compaction keeps the order -> deterministic tie-break
-        if self.group is None:  # single process / DDP replicas: one kthvalue, no collectives
-            sel = k_smallest_flat(mags, k_new)
+            scores = scores[active]  # compaction keeps the order -> deterministic tie-break
+        if self.max_tensor_sparsity < 1.0:  # exact water-filling under per-tensor caps
+            left = [n - c for n, c in zip(self._sizes, self._counts)]
+            room = [cap - c for cap, c in zip(self._caps, self._counts)]
+            sel = scoring.smallest_k_capped(scores, k_new, left, room)
+        elif self.group is None:  # single process / DDP replicas: one kthvalue, no collectives
+            sel = scoring.k_smallest_flat(scores, k_new)
         else:  # disjoint shards: exact global radix select over all ranks
-            sel = smallest_k_mask([mags], k_new, group=self.group)[0]
+            sel = smallest_k_mask([scores], k_new, group=self.group)[0]
         if active is None:
             flat |= sel
         else:
@@ -321,92 +396,4 @@ class SynapticPruning:
         self._counts = [int(c) for c in torch.stack([m.sum() for m in self._pruned]).tolist()]
         self._n_masked += k_new
         self._apply_masks()
-        self._zero_optimizer_state(self._optimizers)
-
-
-class SynapticRegularizer(Regularizer):
-    """Registry entry ``synaptic``: :class:`SynapticPruning` with step bounds as fractions.
-
-    ``attach(model, total_steps, optimizer)`` sets ``start_step = floor(start_frac * T)`` and
-    ``end_step = clip(round(end_frac * T), start_step + 1, T)`` (so a tiny ``T`` still gives
-    ``start < end``) and hands the optimizer to the pruner; ``after_optimizer_step`` calls
-    ``pruner.step()``; ``metrics() == {"sparsity": ...}``.
-    """
-
-    name = "synaptic"
-
-    def __init__(
-        self,
-        *,
-        final_sparsity: float = 0.5,
-        initial_sparsity: float = 0.0,
-        start_frac: float = 0.1,
-        end_frac: float = 0.8,
-        prune_every: int = 10,
-        schedule: str = "ease_in",
-    ) -> None:
-        self.initial_sparsity, self.final_sparsity, _, _, self.schedule = validate_schedule(
-            initial_sparsity, final_sparsity, 0, 1, schedule
-        )
-        self.start_frac = check_real("start_frac", start_frac, 0.0, 1.0, high_open=True)
-        self.end_frac = check_real("end_frac", end_frac, self.start_frac, 1.0, low_open=True)
-        self.prune_every = check_int("prune_every", prune_every, 1)
-        self.pruner: SynapticPruning | None = None
-        self._pending: dict[str, Any] | None = None
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "final_sparsity": self.final_sparsity,
-            "initial_sparsity": self.initial_sparsity,
-            "start_frac": self.start_frac,
-            "end_frac": self.end_frac,
-            "prune_every": self.prune_every,
-            "schedule": self.schedule,
-        }
-
-    def step_bounds(self, total_steps: int) -> tuple[int, int]:
-        """``(start_step, end_step)`` for a run of ``total_steps`` optimizer steps."""
-        total = check_int("total_steps", total_steps, 1)
-        start = math.floor(self.start_frac * total)  # < total since start_frac < 1
-        end = min(max(round(self.end_frac * total), start + 1), total)
-        return start, end
-
-    def attach(
-        self, model: nn.Module, total_steps: int, optimizer: torch.optim.Optimizer | None = None
-    ) -> None:
-        start, end = self.step_bounds(total_steps)
-        self.pruner = SynapticPruning(
-            model, final_sparsity=self.final_sparsity, start_step=start, end_step=end,
-            prune_every=self.prune_every, initial_sparsity=self.initial_sparsity,
-            schedule=self.schedule, optimizer=optimizer,
-        )  # fmt: skip
-        if self._pending is not None:
-            self.load_state_dict(self._pending)
-            self._pending = None
-
-    def after_optimizer_step(self, step: int) -> None:
-        if self.pruner is None:
-            raise RuntimeError("synaptic regularizer: call attach(model, total_steps) first")
-        if step != self.pruner.current_step + 1:
-            raise RuntimeError(
-                f"synaptic regularizer: got step {step} but the pruner has completed "
-                f"{self.pruner.current_step} steps (load its state_dict when resuming)"
-            )
-        self.pruner.step()
-
-    def settled(self) -> bool:
-        """The pruning schedule has reached ``end_step`` (final sparsity is in place)."""
-        return self.pruner is not None and self.pruner.current_step >= self.pruner.end_step
-
-    def metrics(self) -> dict[str, float]:
-        return {"sparsity": self.pruner.sparsity if self.pruner is not None else 0.0}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"pruner": self.pruner.state_dict() if self.pruner is not None else None}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Before ``attach`` the state is kept and applied by ``attach``."""
-        if self.pruner is None:
-            self._pending = state
-        elif state.get("pruner") is not None:
-            self.pruner.load_state_dict(state["pruner"])
+        self._zero_optimizer_state(self._watch.optimizers())

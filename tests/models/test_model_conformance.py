@@ -163,3 +163,18 @@ def test_model_fields_list_the_architecture_arguments(name: str) -> None:
     assert not {"n_features", "seq_len", "horizon", "dropout", "cell", "self"} & set(arch)
     model = create_model(name, n_features=1, seq_len=5, horizon=1, **arch)
     assert model(torch.randn(2, 5, 1)).shape == (2, 1)
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("seq_len", [1, 14, 96])
+def test_resolved_arch_rebuilds_the_same_model(name: str, seq_len: int) -> None:
+    """``resolved_arch()`` names every architecture field as built (``None`` defaults resolved
+    from seq_len); building from it gives the same architecture."""
+    model = _model(name, seq_len, 2, 2)
+    arch = model.resolved_arch()
+    assert set(arch) == set(model_fields(name)) and None not in arch.values()
+    again = _model(name, seq_len, 2, 2, **arch)
+    assert again.resolved_arch() == arch
+    assert [(n, p.shape) for n, p in again.named_parameters()] == [
+        (n, p.shape) for n, p in model.named_parameters()
+    ]

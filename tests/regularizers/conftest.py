@@ -64,3 +64,21 @@ def mlp() -> Callable[[], nn.Module]:
         )
 
     return make
+
+
+def _greedy_capped(scores: list[float], k: int, sizes: list[int], room: list[int]) -> list[bool]:
+    """Capped selection by its definition: walk (score, position) ascending and take each
+    element unless its tensor already holds ``room[t]``; stop at ``k``."""
+    seg = [t for t, n in enumerate(sizes) for _ in range(n)]
+    taken, used = [False] * len(scores), [0] * len(sizes)
+    for i in sorted(range(len(scores)), key=lambda i: (scores[i], i)):
+        if k == 0:
+            break
+        if used[seg[i]] < room[seg[i]]:
+            taken[i], used[seg[i]], k = True, used[seg[i]] + 1, k - 1
+    return taken
+
+
+@pytest.fixture
+def greedy_capped() -> Callable[[list[float], int, list[int], list[int]], list[bool]]:
+    return _greedy_capped

@@ -1,4 +1,5 @@
-"""Every registered regularizer passes the same contract; MC dropout averages T passes."""
+"""Every registered regularizer, and composites of them, pass the same contract; MC dropout
+averages T passes."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from synprune.regularizers import (
     create_regularizer,
     list_regularizers,
     register_regularizer,
+    regularizer_fields,
 )
-from synprune.regularizers.synaptic import SynapticRegularizer
+from synprune.regularizers.synaptic_regularizer import SynapticRegularizer
 
 STEPS = 20
 
@@ -51,13 +53,24 @@ def test_duplicate_registration_refused() -> None:
         register_regularizer("dropout")(Regularizer)
 
 
-@pytest.mark.parametrize("name", list_regularizers())
+#: every registered regularizer, plus composites (parts' hooks in name order)
+CONFORMING = [*list_regularizers(), "synaptic+dropout", "mc_dropout+synaptic", "dropout+synaptic"]
+
+
+@pytest.mark.parametrize("name", CONFORMING)
 def test_conformance(name: str, tiny_forecaster: type) -> None:
     reg = create_regularizer(name)
-    assert isinstance(reg, Regularizer)
+    assert isinstance(reg, Regularizer) and reg.name == name
     kwargs = reg.model_kwargs()
-    assert isinstance(kwargs.get("dropout"), float) and 0.0 <= kwargs["dropout"] < 1.0
+    assert set(kwargs) <= {"dropout"}  # the only model argument a built-in sets
+    assert isinstance(kwargs.get("dropout", 0.0), float) and 0.0 <= kwargs.get("dropout", 0) < 1
     assert create_regularizer(name, **reg.params()).params() == reg.params()  # spec round trip
+    fields = regularizer_fields(name)  # the config keys: the params' shape, without building
+    if "+" in name:
+        assert set(fields) == set(reg.params()) == set(name.split("+"))
+        assert all(set(fields[p]) == set(reg.params()[p]) for p in fields)
+    else:
+        assert set(fields) == set(reg.params())
     torch.manual_seed(0)
     model = tiny_forecaster(**kwargs)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -65,6 +78,10 @@ def test_conformance(name: str, tiny_forecaster: type) -> None:
     train(reg, model, opt, STEPS)
     metrics = reg.metrics()
     assert all(isinstance(k, str) and isinstance(v, float) for k, v in metrics.items())
+    sparsity = reg.tensor_sparsity()
+    assert all(isinstance(k, str) and 0.0 <= v <= 1.0 for k, v in sparsity.items())
+    assert set(sparsity) <= {n for n, _ in model.named_parameters()}
+    assert isinstance(reg.settled(), bool)
     x = torch.randn(5, 6, 3)
     model.train()
     y = reg.predict(model, x)
@@ -76,13 +93,14 @@ def test_conformance(name: str, tiny_forecaster: type) -> None:
     reg2.attach(model2, total_steps=STEPS, optimizer=torch.optim.Adam(model2.parameters()))
     reg2.load_state_dict(copy.deepcopy(reg.state_dict()))
     assert_same(reg2.state_dict(), reg.state_dict())
-    assert reg2.metrics() == metrics
+    assert reg2.metrics() == metrics and reg2.tensor_sparsity() == sparsity
+    assert reg2.settled() == reg.settled()
     assert isinstance(repr(reg), str)
 
 
 def test_synaptic_reaches_final_sparsity_and_resumes(tiny_forecaster: type) -> None:
     reg = create_regularizer("synaptic", final_sparsity=0.6, prune_every=3)
-    assert reg.model_kwargs() == {"dropout": 0.0}
+    assert reg.model_kwargs() == {}  # sets nothing: the model's default dropout=0.0 applies
     model = tiny_forecaster()
     opt = torch.optim.Adam(model.parameters())
     reg.attach(model, total_steps=STEPS, optimizer=opt)
@@ -150,6 +168,6 @@ def test_mc_dropout_is_mean_of_t_passes_with_only_dropout_in_train_mode() -> Non
 def test_plain_predict_is_deterministic_eval_pass() -> None:
     torch.manual_seed(0)
     net, x = Net().train(), torch.randn(6, 4)
-    for name in ("none", "dropout", "synaptic"):
+    for name in ("none", "dropout", "synaptic", "synaptic+dropout"):
         y1, y2 = create_regularizer(name).predict(net, x), create_regularizer(name).predict(net, x)
         assert torch.equal(y1, y2) and net.training

@@ -80,7 +80,7 @@ def test_include_adds_and_exclude_removes(zoo: nn.Module) -> None:
 
 
 def test_pattern_matching_nothing_is_an_error(zoo: nn.Module) -> None:
-    with pytest.raises(ValueError, match="include pattern 'nope'"):
+    with pytest.raises(ValueError, match="include='nope' is invalid; allowed: a pattern"):
         select_prunable(zoo, include="nope")
     with pytest.raises(ValueError, match="exclude"):
         select_prunable(zoo, exclude=["re:(unclosed"])
