@@ -1,26 +1,41 @@
 """TrialSpec: the frozen, validated description of one trial.
 
 A spec is what Ray and MLflow see (as a dict) and what makes a run replayable: the same spec
-gives the same ``spec_id`` (a hash of its canonical JSON, defaults filled in) on every machine.
-Validation happens once, in ``__post_init__``, and raises ``ConfigError`` naming the field, its
-value and what is allowed -- before any data is read or any trial starts.
+gives the same ``spec_id`` on every machine.
+
+**One validation path.** ``__post_init__`` checks the spec's own fields (dataset, seq_len, ...,
+``train``) and hands the components to their constructors: the model is built on the meta
+device through ``create_model`` (no memory, no random draw) and the regularizer through
+``create_regularizer``. Every refusal is a :class:`~synprune.errors.FieldError` whose ``prefix``
+is the field's place in the spec: ``""`` (top level: ``seq_len``, ``model`` = the name, ...),
+``"train."``, ``"model."`` or ``"regularizer."`` (then the constructor's own prefix, e.g. a
+composite's part ``"synaptic."``). Callers (the config layer, the CLI) say where a value came
+from by replacing that prefix (:func:`relocate`), never by parsing text.
+
+**Resolved.** ``model.params`` hold the architecture the model actually builds (defaults that
+depend on seq_len resolved by the model's ``resolved_arch()``), ``regularizer.params`` the
+constructor's ``params()`` (a composite ``a+b``: ``{a: {...}, b: {...}}``); ``to_dict()``
+holds no ``None``.
+
+**Identity.** ``spec_id`` = first 16 hex digits of sha256 of the canonical JSON of ``to_dict()``
+*without* ``swept``. ``swept`` (the fields a sweep grid varied for this trial) only labels the
+trial: :attr:`TrialSpec.arm`, e.g. ``synaptic[final_sparsity=0.4,score=lamp]``. The same
+training settings are the same trial whatever grid produced them; a grid that would give one
+trial two labels is refused by the config layer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
-import inspect
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from synprune.errors import ConfigError
-
-#: model factory arguments that come from the data / regularizer, never from the spec
-_MODEL_RUNTIME_ARGS = frozenset({"n_features", "seq_len", "horizon", "dropout"})
+from synprune.errors import ConfigError, FieldError
 
 
 class FrozenParams(dict):
@@ -38,9 +53,29 @@ class FrozenParams(dict):
         return (FrozenParams, (dict(self),))
 
 
-def _check(cond: bool, field_name: str, value: object, allowed: str) -> None:
-    if not cond:
-        raise ConfigError(f"{field_name}={value!r} is invalid; allowed: {allowed}")
+def freeze(value: Any) -> Any:
+    """Mappings -> sorted ``FrozenParams``, lists -> tuples, recursively."""
+    if isinstance(value, Mapping):
+        return FrozenParams((k, freeze(value[k])) for k in sorted(value))
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The inverse of :func:`freeze`: plain dicts and lists (JSON-able)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+def relocate(err: FieldError, spec_prefix: str, where: str) -> FieldError:
+    """``err`` raised at spec place ``spec_prefix`` (e.g. ``"regularizer."``), re-prefixed as
+    ``where`` + the rest of its prefix: ``relocate(e, "train.", "x.toml: [train].")``."""
+    rest = err.prefix[len(spec_prefix) :] if err.prefix.startswith(spec_prefix) else err.prefix
+    return FieldError(err.field, err.value, err.allowed, prefix=where + rest)
 
 
 def _is_int(x: object) -> bool:
@@ -51,6 +86,16 @@ def _is_num(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
+Rules = dict[str, tuple[Callable[[Any], bool], str]]
+
+
+def _apply(rules: Rules, obj: object, prefix: str) -> None:
+    for name, (ok, allowed) in rules.items():
+        value = getattr(obj, name)
+        if not ok(value):
+            raise FieldError(name, value, allowed, prefix=prefix)
+
+
 @dataclass(frozen=True)
 class ComponentSpec:
     """A registered component (model or regularizer) by name, with its parameters."""
@@ -59,18 +104,35 @@ class ComponentSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params", FrozenParams(sorted(dict(self.params).items())))
+        object.__setattr__(self, "params", freeze(dict(self.params or {})))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "params": dict(self.params)}
+        return {"name": self.name, "params": thaw(self.params)}
+
+
+_TRAIN_RULES: Rules = {
+    "epochs": (lambda v: _is_int(v) and 1 <= v <= 10_000, "an integer in [1, 10000]"),
+    "batch_size": (lambda v: _is_int(v) and 1 <= v <= 1 << 20, "an integer in [1, 1048576]"),
+    "lr": (lambda v: _is_num(v) and 0 < v <= 10, "a number in (0, 10]"),
+    "weight_decay": (lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "patience": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 disables early stopping)"),
+    "min_delta": (lambda v: _is_num(v) and v >= 0, "a number >= 0"),
+    "grad_clip": (lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = no clipping)"),
+    "device": (lambda v: isinstance(v, str) and v in ("cpu", "cuda", "auto"), "cpu, cuda or auto"),
+    "num_threads": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = torch default)"),
+}
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Optimisation settings shared by every regularizer (Adam + MSE, early stopping on val)."""
+    """Optimisation settings shared by every regularizer (Adam + MSE, early stopping on val).
+
+    Defaults follow the paper's code where it is known (batch 64, 20 epochs, patience 3,
+    Adam lr 1e-3); refusals are ``FieldError`` with prefix ``"train."``.
+    """
 
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 3
@@ -80,100 +142,71 @@ class TrainSpec:
     num_threads: int = 0  # 0 = leave torch's default
 
     def __post_init__(self) -> None:
-        _check(
-            _is_int(self.epochs) and 1 <= self.epochs <= 10_000,
-            "train.epochs",
-            self.epochs,
-            "an integer in [1, 10000]",
-        )
-        _check(
-            _is_int(self.batch_size) and 1 <= self.batch_size <= 1 << 20,
-            "train.batch_size",
-            self.batch_size,
-            "an integer in [1, 1048576]",
-        )
-        _check(_is_num(self.lr) and 0 < self.lr <= 10, "train.lr", self.lr, "a number in (0, 10]")
-        _check(
-            _is_num(self.weight_decay) and 0 <= self.weight_decay < 1,
-            "train.weight_decay",
-            self.weight_decay,
-            "a number in [0, 1)",
-        )
-        _check(
-            _is_int(self.patience) and self.patience >= 0,
-            "train.patience",
-            self.patience,
-            "an integer >= 0 (0 disables early stopping)",
-        )
-        _check(
-            _is_num(self.min_delta) and self.min_delta >= 0,
-            "train.min_delta",
-            self.min_delta,
-            "a number >= 0",
-        )
-        _check(
-            _is_num(self.grad_clip) and self.grad_clip >= 0,
-            "train.grad_clip",
-            self.grad_clip,
-            "a number >= 0 (0 = no clipping)",
-        )
-        _check(
-            self.device in ("cpu", "cuda", "auto"),
-            "train.device",
-            self.device,
-            "one of cpu, cuda, auto",
-        )
-        _check(
-            _is_int(self.num_threads) and self.num_threads >= 0,
-            "train.num_threads",
-            self.num_threads,
-            "an integer >= 0 (0 = torch default)",
-        )
+        _apply(_TRAIN_RULES, self, "train.")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> TrainSpec:
+        """``TrainSpec(**values)``; an unknown key is a ``FieldError`` listing the fields."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in sorted(set(values) - set(names)):
+            raise FieldError(
+                key, values[key], f"a train field: {', '.join(names)}", prefix="train."
+            )
+        return cls(**values)
 
 
-def _model_names() -> list[str]:
-    from synprune.models import list_models
+# -- components: validated and resolved by their own constructors ------------------------------
+def resolve_regularizer(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Build regularizer ``name`` (a composite ``a+b`` too) with ``params``; return its full
+    ``params()``. Raises the constructor's ``FieldError`` (``field="regularizer"`` for the
+    name, a part's errors prefixed ``"<part>."``)."""
+    from synprune.regularizers import create_regularizer
 
-    return list_models()
-
-
-def _resolve_model(spec: ComponentSpec) -> ComponentSpec:
-    """Refuse unknown models / parameters; fill in the factory's defaults."""
-    from synprune.models import registry as model_registry
-
-    names = _model_names()
-    _check(spec.name in names, "model", spec.name, ", ".join(names))
-    factory = model_registry.get_model_factory(spec.name)
-    sig = inspect.signature(factory)
-    accepted = {
-        n: p.default
-        for n, p in sig.parameters.items()
-        if n not in _MODEL_RUNTIME_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
-    unknown = sorted(set(spec.params) - set(accepted))
-    if unknown:
-        raise ConfigError(
-            f"model.{unknown[0]} is not a parameter of model {spec.name!r}; "
-            f"allowed: {', '.join(sorted(accepted)) or '(none)'}"
-        )
-    full = {k: v for k, v in accepted.items() if v is not inspect.Parameter.empty}
-    full.update(spec.params)
-    return ComponentSpec(spec.name, full)
-
-
-def _resolve_regularizer(spec: ComponentSpec) -> ComponentSpec:
-    """Build the regularizer once to validate its parameters; keep its resolved params."""
-    from synprune.regularizers import create_regularizer, list_regularizers
-
-    names = list_regularizers()
-    _check(spec.name in names, "regularizer", spec.name, ", ".join(names))
     try:
-        reg = create_regularizer(spec.name, **dict(spec.params))
-    except TypeError as exc:  # unknown keyword
-        raise ConfigError(f"regularizer {spec.name!r}: {exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"regularizer.{spec.name}: {exc}") from None
-    return ComponentSpec(spec.name, reg.params())
+        return thaw(create_regularizer(name, **thaw(params)).params())
+    except TypeError as exc:  # a plugin factory taking **kwargs refused a keyword
+        raise ConfigError(f"regularizer {name!r}: {exc}") from None
+
+
+def resolve_model(name: str, params: Mapping[str, Any], seq_len: int, horizon: int) -> dict:
+    """The architecture model ``name`` builds for ``seq_len`` / ``horizon`` from ``params``.
+
+    Built once on the meta device through ``create_model`` (its checks are the validation);
+    the full architecture comes from the model's ``resolved_arch()`` when it has one, else
+    from ``params`` over the signature defaults (``None`` defaults left out). Cached.
+    """
+    key = json.dumps(thaw(params), sort_keys=True, default=repr)
+    return dict(_resolve_model(name, key, seq_len, horizon))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_model(name: str, params_json: str, seq_len: int, horizon: int) -> tuple:
+    import torch
+
+    from synprune.models import create_model, get_model_factory, model_fields
+    from synprune.models.registry import REQUIRED
+
+    get_model_factory(name)  # unknown name: FieldError(field="model"), top level
+    params = json.loads(params_json)
+    try:
+        with torch.device("meta"):
+            model = create_model(name, n_features=1, seq_len=seq_len, horizon=horizon, **params)
+    except FieldError as exc:
+        raise exc if exc.field == "model" else exc.with_prefix("model.") from None
+    except TypeError as exc:  # e.g. a plugin's required argument missing
+        raise ConfigError(f"model {name!r}: {exc}") from None
+    resolved = getattr(model, "resolved_arch", None)
+    arch = dict(resolved()) if callable(resolved) else {**model_fields(name), **params}
+    return tuple(sorted((k, v) for k, v in arch.items() if v is not None and v is not REQUIRED))
+
+
+_TOP_RULES: Rules = {
+    "seq_len": (lambda v: _is_int(v) and 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "horizon": (lambda v: _is_int(v) and 1 <= v <= 10_000, "an integer in [1, 10000]"),
+    "seed": (lambda v: _is_int(v) and 0 <= v < 2**31, "an integer in [0, 2**31)"),
+    "workers": (lambda v: _is_int(v) and 1 <= v <= 1024, "an integer in [1, 1024]"),
+}
+_SWEPT_ALLOWED = "dotted paths of this spec's fields: regularizer.FIELD, model.FIELD, train.FIELD"
 
 
 @dataclass(frozen=True)
@@ -189,67 +222,53 @@ class TrialSpec:
     train: TrainSpec = field(default_factory=TrainSpec)
     target: str | None = None  # csv:PATH datasets only
     date_column: str | None = None  # csv:PATH datasets only
+    missing_value: float | None = None  # the code of a missing cell (csv:PATH, air_quality)
     workers: int = 1  # >1: data-parallel workers (Ray Train) for this one trial
+    #: fields a sweep grid varied for this trial (``regularizer.final_sparsity``,
+    #: ``regularizer.synaptic.final_sparsity``, ``model.hidden_size``, ``train.lr``); they
+    #: label the trial (``arm``) and are not part of ``spec_id``
+    swept: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from synprune.datasets import list_datasets
 
-        if isinstance(self.model, str):
-            object.__setattr__(self, "model", ComponentSpec(self.model))
-        if isinstance(self.regularizer, str):
-            object.__setattr__(self, "regularizer", ComponentSpec(self.regularizer))
+        for key in ("model", "regularizer"):
+            if isinstance(getattr(self, key), str):
+                object.__setattr__(self, key, ComponentSpec(getattr(self, key)))
         if isinstance(self.train, Mapping):
-            object.__setattr__(self, "train", _build(TrainSpec, self.train, "train"))
+            object.__setattr__(self, "train", TrainSpec.from_mapping(self.train))
         names = list_datasets()
         is_csv = isinstance(self.dataset, str) and self.dataset.startswith("csv:")
-        _check(
-            isinstance(self.dataset, str) and (self.dataset in names or is_csv),
-            "dataset",
-            self.dataset,
-            ", ".join(names) + ", or csv:PATH",
-        )
-        if is_csv:
-            _check(len(self.dataset) > 4, "dataset", self.dataset, "csv:PATH with a file path")
-            _check(
-                isinstance(self.target, str) and bool(self.target),
-                "target",
-                self.target,
-                "the target column name (required for csv:PATH datasets)",
-            )
-        _check(
-            _is_int(self.seq_len) and 1 <= self.seq_len <= 100_000,
-            "seq_len",
-            self.seq_len,
-            "an integer in [1, 100000]",
-        )
-        _check(
-            _is_int(self.horizon) and 1 <= self.horizon <= 10_000,
-            "horizon",
-            self.horizon,
-            "an integer in [1, 10000]",
-        )
-        _check(
-            _is_int(self.seed) and 0 <= self.seed < 2**31,
-            "seed",
-            self.seed,
-            "an integer in [0, 2**31)",
-        )
-        _check(
-            _is_int(self.workers) and 1 <= self.workers <= 1024,
-            "workers",
-            self.workers,
-            "an integer in [1, 1024]",
-        )
-        object.__setattr__(self, "model", _resolve_model(self.model))
-        object.__setattr__(self, "regularizer", _resolve_regularizer(self.regularizer))
+        if not (isinstance(self.dataset, str) and (self.dataset in names or is_csv)):
+            raise FieldError("dataset", self.dataset, ", ".join(names) + ", or csv:PATH")
+        if is_csv and len(self.dataset) <= 4:
+            raise FieldError("dataset", self.dataset, "csv:PATH with a file path")
+        if is_csv and not (isinstance(self.target, str) and self.target):
+            raise FieldError("target", self.target, "the target column (csv:PATH datasets)")
+        mv = self.missing_value
+        if mv is not None and not _is_num(mv):
+            raise FieldError("missing_value", mv, "a finite number (the code of a missing cell)")
+        _apply(_TOP_RULES, self, "")
+        m, r = self.model, self.regularizer
+        arch = resolve_model(m.name, m.params, self.seq_len, self.horizon)
+        object.__setattr__(self, "model", ComponentSpec(m.name, arch))
+        try:
+            reg_params = resolve_regularizer(r.name, r.params)
+        except FieldError as exc:
+            raise exc if exc.field == "regularizer" else exc.with_prefix("regularizer.") from None
+        object.__setattr__(self, "regularizer", ComponentSpec(r.name, reg_params))
+        swept = self.swept
+        if isinstance(swept, str) or not isinstance(swept, Iterable):
+            raise FieldError("swept", swept, _SWEPT_ALLOWED)
+        object.__setattr__(self, "swept", tuple(sorted(set(swept))))
+        for path in self.swept:
+            self.value_at(path)
 
     # -- identity ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (what Ray and MLflow see)."""
-        return {
+        """Plain JSON-able dict (what Ray and MLflow see); no ``None`` values."""
+        d: dict[str, Any] = {
             "dataset": self.dataset,
-            "target": self.target,
-            "date_column": self.date_column,
             "model": self.model.to_dict(),
             "regularizer": self.regularizer.to_dict(),
             "train": dataclasses.asdict(self.train),
@@ -257,80 +276,133 @@ class TrialSpec:
             "horizon": self.horizon,
             "seed": self.seed,
             "workers": self.workers,
+            "swept": list(self.swept),
         }
+        for key in ("target", "date_column", "missing_value"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        return d
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """The identity: ``to_dict()`` without ``swept``, keys sorted, no spaces."""
+        d = self.to_dict()
+        d.pop("swept")
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @property
     def spec_id(self) -> str:
         """First 16 hex digits of sha256(canonical JSON): stable across machines and runs."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
+    @property
+    def arm(self) -> str:
+        """``regularizer name[field=value,...]`` over the swept fields in sorted order
+        (``regularizer.`` dropped, ``model.`` / ``train.`` kept), or the bare name."""
+        if not self.swept:
+            return self.regularizer.name
+        labels = {p.removeprefix("regularizer."): self.value_at(p) for p in self.swept}
+        inner = ",".join(f"{k}={label_value(labels[k])}" for k in sorted(labels))
+        return f"{self.regularizer.name}[{inner}]"
+
+    def value_at(self, path: str) -> Any:
+        """The value of a dotted spec path (``regularizer.synaptic.p``, ``train.lr``, ...)."""
+        head, _, rest = str(path).partition(".")
+        value: Any = None
+        if head == "train" and rest in {f.name for f in dataclasses.fields(TrainSpec)}:
+            return getattr(self.train, rest)
+        if head in ("model", "regularizer") and rest:
+            value = getattr(self, head).params
+            for part in rest.split("."):
+                if not isinstance(value, Mapping) or part not in value:
+                    raise FieldError("swept", path, _SWEPT_ALLOWED)
+                value = value[part]
+            if not isinstance(value, Mapping):
+                return value
+        raise FieldError("swept", path, _SWEPT_ALLOWED)
+
     def flat_params(self) -> dict[str, Any]:
-        """Dotted keys -> scalar values (MLflow params)."""
-        return _flatten(self.to_dict())
+        """Dotted keys -> scalar values (MLflow params), ``arm`` instead of ``swept``."""
+        d = self.to_dict()
+        d.pop("swept")
+        return {**_flatten(d), "arm": self.arm}
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialSpec:
         d = dict(d)
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"unknown spec field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
-            )
+        allowed = sorted(f.name for f in dataclasses.fields(cls))
+        for key in sorted(set(d) - set(allowed)):
+            raise FieldError(key, d[key], f"a spec field: {', '.join(allowed)}")
         for key in ("model", "regularizer"):
             v = d.get(key)
             if isinstance(v, Mapping):
-                extra = sorted(set(v) - {"name", "params"})
-                if extra:
-                    raise ConfigError(
-                        f"{key}.{extra[0]} is not allowed; use {key}.name / {key}.params"
-                    )
-                d[key] = ComponentSpec(v.get("name", ""), v.get("params", {}) or {})
-        if isinstance(d.get("train"), Mapping):
-            d["train"] = _build(TrainSpec, d["train"], "train")
+                for extra in sorted(set(v) - {"name", "params"}):
+                    raise FieldError(extra, v[extra], "name, params", prefix=f"{key}.")
+                d[key] = ComponentSpec(v.get("name", ""), v.get("params") or {})
         for req in ("dataset", "model", "regularizer", "seq_len"):
             if req not in d:
                 raise ConfigError(f"spec field {req!r} is required")
+        d["swept"] = tuple(d.get("swept") or ())
         return cls(**d)
 
     def with_overrides(self, assignments: Iterable[str]) -> TrialSpec:
         """Apply ``key=value`` strings (``--set``): ``train.lr=0.01``, ``model.hidden_size=32``,
-        ``regularizer.final_sparsity=0.9``, ``seed=3``. Values parse as JSON, else string."""
+        ``regularizer.final_sparsity=0.9``, ``regularizer.synaptic.final_sparsity=0.5`` (a
+        part of a composite), ``regularizer.name=dropout``, ``seed=3``. Values parse as JSON,
+        else string. A new seq_len / horizon re-resolves the model's seq_len-dependent
+        defaults (parameters equal to the old defaults are dropped first)."""
         d = self.to_dict()
+        given: set[str] = set()
         for item in assignments:
             key, sep, raw = item.partition("=")
-            if not sep or not key:
+            if not sep or not key.strip():
                 raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=0.01")
-            value = parse_value(raw)
             parts = key.strip().split(".")
-            if parts[0] in ("model", "regularizer") and len(parts) == 2 and parts[1] != "name":
-                d[parts[0]]["params"][parts[1]] = value
-            elif parts[0] in ("model", "regularizer") and parts[1:] == ["name"]:
+            value = parse_value(raw)
+            if parts[0] in ("model", "regularizer") and parts[1:] == ["name"]:
                 if value != d[parts[0]]["name"]:
                     d[parts[0]] = {"name": value, "params": {}}
+                    d["swept"] = [p for p in d["swept"] if not p.startswith(parts[0] + ".")]
+            elif parts[0] in ("model", "regularizer") and len(parts) >= 2:
+                node = d[parts[0]]["params"]
+                for p in parts[1:-1]:
+                    node = node.setdefault(p, {})
+                    if not isinstance(node, dict):
+                        raise ConfigError(f"--set {key}: {p!r} is not a table")
+                node[parts[-1]] = value
+                given.add(key.strip())
             elif parts[0] == "train" and len(parts) == 2:
-                if parts[1] not in {f.name for f in dataclasses.fields(TrainSpec)}:
-                    allowed = ", ".join(f.name for f in dataclasses.fields(TrainSpec))
-                    raise ConfigError(f"--set {key}: unknown train field; allowed: {allowed}")
-                d["train"][parts[1]] = value
-            elif (
-                len(parts) == 1
-                and parts[0] in d
-                and parts[0] not in ("model", "regularizer", "train")
-            ):
+                d["train"][parts[1]] = value  # unknown names: FieldError from TrainSpec
+            elif len(parts) == 1 and parts[0] in _TOP_KEYS:
                 d[parts[0]] = value
             else:
                 raise ConfigError(
-                    f"--set {key}: unknown key; use a spec field (seq_len, horizon, seed, workers, "
-                    f"dataset, target, date_column), train.FIELD, model.PARAM or regularizer.PARAM"
+                    f"--set {key}: unknown key; use a spec field ({', '.join(_TOP_KEYS)}), "
+                    "train.FIELD, model.FIELD, regularizer.FIELD or regularizer.PART.FIELD "
+                    "(a part of a composite)"
                 )
-        # params resolved with defaults would hide a changed name's defaults: drop defaults
-        # only where the component was renamed (handled above by resetting params).
+        window = (d["seq_len"], d["horizon"])
+        if d["model"]["name"] == self.model.name and window != (self.seq_len, self.horizon):
+            old = resolve_model(self.model.name, {}, self.seq_len, self.horizon)
+            d["model"]["params"] = {
+                k: v
+                for k, v in d["model"]["params"].items()
+                if f"model.{k}" in given or old.get(k, _MISSING) != v
+            }
         return TrialSpec.from_dict(d)
+
+
+#: the scalar spec fields ``--set`` may change
+_TOP_KEYS = (
+    *("dataset", "seq_len", "horizon", "seed", "workers"),
+    *("target", "date_column", "missing_value"),
+)
+_MISSING = object()
+
+
+def label_value(value: Any) -> str:
+    """Arm label text of a value: strings bare, everything else as JSON (true, 0.5, 3)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def parse_value(raw: str) -> Any:
@@ -339,16 +411,6 @@ def parse_value(raw: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
-
-
-def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{prefix}.{unknown[0]} is not a field; allowed: {', '.join(sorted(allowed))}"
-        )
-    return cls(**values)
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
