@@ -1,28 +1,44 @@
-"""Validation helpers shared by the sweep-file parsers (``config``, ``tuning_config``).
+"""Shape checks of a sweep file and the one way to name where a bad value came from.
 
-Each check takes ``err``, a callable turning a message into the ``ConfigError`` to raise
-(the parsers bind it to the config file's path), and refuses a bad value with a message that
-names the key path and what is allowed.
+Values of components and trials are validated by their constructors and ``TrialSpec`` only
+(one validation path, issue 11); this module checks what exists only in the file -- its
+tables, keys and the config-only settings ([resources], [sweep], [tuning]) -- and turns a
+constructor's ``FieldError`` into one naming the file and the key (:func:`located`).
+
+Each check takes ``err``, a callable turning a message into the ``ConfigError`` to raise (the
+parsers bind it to the file's path).
 """
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-_MUST = re.compile(r"^(\w+) must be (.*), got (.*)$", re.S)
+from synprune.errors import ConfigError, FieldError
+from synprune.experiment.spec import relocate
+
+Err = Callable[[str], ConfigError]
 
 
-# -- TOML shape and scalars ------------------------------------------------------------------
-def check_keys(d: Mapping[str, Any], allowed: set[str], prefix: str, err: Any) -> None:
+def toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it can be, else quoted (``"synaptic+dropout"``)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'"{name}"'
+
+
+def located(exc: FieldError, path: object, where: str, spec_prefix: str = "") -> FieldError:
+    """``exc`` (raised at spec place ``spec_prefix``) as ``"{path}: {where}{field}=..."``."""
+    return relocate(exc, spec_prefix, f"{path}: {where}")
+
+
+# -- TOML shape and config-only scalars ------------------------------------------------------
+def check_keys(d: Mapping[str, Any], allowed: set[str], prefix: str, err: Err) -> None:
     unknown = sorted(set(d) - allowed)
     if unknown:
         raise err(f"unknown key {prefix}{unknown[0]}; allowed: {', '.join(sorted(allowed))}")
 
 
-def get_table(raw: Mapping[str, Any], key: str, err: Any, required: bool = False) -> dict[str, Any]:
+def get_table(raw: Mapping[str, Any], key: str, err: Err, required: bool = False) -> dict[str, Any]:
     if key not in raw:
         if required:
             raise err(f"[{key}] table is required")
@@ -32,20 +48,20 @@ def get_table(raw: Mapping[str, Any], key: str, err: Any, required: bool = False
     return dict(raw[key])
 
 
-def sub_table(v: Any, key: str, err: Any) -> Mapping[str, Any]:
+def sub_table(v: Any, key: str, err: Err) -> Mapping[str, Any]:
     if not isinstance(v, Mapping):
         raise err(f"[{key}] must be a table of parameters")
     return v
 
 
-def check_int(v: Any, key: str, err: Any, lo: int, hi: int) -> int:
+def check_int(v: Any, key: str, err: Err, lo: int, hi: int) -> int:
     if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
         raise err(f"{key}={v!r} is invalid; allowed: an integer in [{lo}, {hi}]")
     return v
 
 
 def check_num(
-    v: Any, key: str, err: Any, lo: float, hi: float, allowed: str, low_open: bool = False
+    v: Any, key: str, err: Err, lo: float, hi: float, allowed: str, low_open: bool = False
 ) -> float:
     ok = isinstance(v, int | float) and not isinstance(v, bool)
     if not ok or not ((v > lo if low_open else v >= lo) and v <= hi):
@@ -53,52 +69,47 @@ def check_num(
     return float(v)
 
 
-# -- registered components -------------------------------------------------------------------
-def _factory_params(fn: Any, skip: set[str]) -> list[str]:
-    sig = inspect.signature(fn)
-    return sorted(
-        n
-        for n, p in sig.parameters.items()
-        if n not in skip and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n != "self"
-    )
+def value_list(v: Any, key: str, err: Err) -> tuple[Any, ...]:
+    """A grid axis / swept field: a list of distinct values, or one value."""
+    vals = list(v) if isinstance(v, list) else [v]
+    if not vals:
+        raise err(f"{key} is empty; give at least one value")
+    for i, x in enumerate(vals):
+        if x in vals[:i]:
+            raise err(f"{key} lists the value {x!r} twice")
+    return tuple(vals)
 
 
-def check_model(name: str, params: Mapping[str, Any], err: Any) -> None:
-    from synprune.models import list_models
-    from synprune.models.registry import get_model_factory
-
-    if name not in list_models():
-        raise err(
-            f"[models.{name}]: {name!r} is not a registered model; allowed: "
-            f"{', '.join(list_models())}"
-        )
-    allowed = _factory_params(
-        get_model_factory(name), {"n_features", "seq_len", "horizon", "dropout"}
-    )
-    for k in params:
-        if k not in allowed:
-            raise err(f"unknown key [models.{name}].{k}; allowed: {', '.join(allowed)}")
+def leaf_paths(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables -> ``{"a.b.c": value}`` (TOML parses ``a.b.c = 1`` as nested tables)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(leaf_paths(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
-def check_regularizer(name: str, params: Mapping[str, Any], where: str, err: Any) -> None:
-    from synprune.regularizers import _REGISTRY, create_regularizer, list_regularizers
+def set_path(d: dict[str, Any], path: str, value: Any) -> None:
+    """``d["a"]["b"] = value`` for ``path="a.b"`` (intermediate tables copied, not shared)."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        d[head] = value
+        return
+    node = d.get(head)
+    node = dict(node) if isinstance(node, Mapping) else {}
+    set_path(node, rest, value)
+    d[head] = node
 
-    if name not in list_regularizers():
-        raise err(
-            f"{where}: {name!r} is not a registered regularizer; allowed: "
-            f"{', '.join(list_regularizers())}"
-        )
-    allowed = _factory_params(_REGISTRY.get(name), set())
-    for k in params:
-        if k not in allowed:
-            raise err(f"unknown key {where}.{k}; allowed: {', '.join(allowed) or '(none)'}")
-    try:
-        create_regularizer(name, **dict(params))
-    except (ValueError, TypeError) as exc:
-        m = _MUST.match(str(exc))
-        if m:
-            raise err(f"{where}.{m[1]}={m[3]} is invalid; allowed: {m[2]}") from None
-        raise err(f"{where}: {exc}") from None
+
+def merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: tables merge key by key, anything else in ``over`` wins."""
+    out = dict(base)
+    for k, v in over.items():
+        b = out.get(k)
+        out[k] = merged(b, v) if isinstance(b, Mapping) and isinstance(v, Mapping) else v
+    return out
 
 
 def first_line(exc: BaseException) -> str:

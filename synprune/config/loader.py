@@ -1,34 +1,37 @@
-"""Sweep config files (``configs/*.toml``) -> frozen, validated dataclasses -> ``TrialSpec`` grid.
+"""Sweep config files (``configs/*.toml``) -> a validated ``SweepConfig`` -> ``TrialSpec`` grid.
 
 Schema (every key optional unless marked; unknown keys are refused)::
 
     experiment = "smoke"            # required: MLflow experiment + Ray experiment name
     description = "..."
     tuned = "tuned/smoke.json"      # relative to this file: best params from `synprune tune`,
-                                    # override [regularizers.*] per (model, dataset)
+                                    # override [regularizers.*] per (model, dataset); `tune`
+                                    # writes it, `sweep` needs it (run tune first)
     plugins = ["mypkg.regs"]        # modules imported first, in the driver AND in every Ray
                                     # trial, so components they register exist everywhere
-    [grid]                          # required; each axis a list (or one value)
-    model = ["lstm", "patchtst"]    # dataset, regularizer, seq_len, horizon, seed likewise
+    [grid]                          # required: axes, swept fields, [[grid.extra]] arms
+                                    # (see synprune.config.grid)
     [train]                         # TrainSpec fields: epochs, batch_size, lr, patience, ...
-    [models.lstm]                   # architecture params of one model (hidden_size, ...)
+    [models.lstm]                   # architecture fields of one model (hidden_size, ...)
     [regularizers.synaptic]         # params of one regularizer (final_sparsity, ...)
-    [datasets."csv:data/x.csv"]     # target, date_column for csv datasets
+    [regularizers."synaptic+dropout".synaptic]   # a composite's part, over [regularizers.synaptic]
+    [datasets."csv:data/x.csv"]     # target, date_column, missing_value (csv; missing_value
+                                    # also for air_quality)
     [resources]                     # per trial: cpu (threads), gpu (fraction ok), workers
     [sweep]                         # max_failures (Ray retries per trial), max_concurrent
-    [tuning]                        # trials, seeds, seq_len, horizon, epochs, storage,
-                                    # regularizers, max_failures, max_concurrent
-    [tuning.space.synaptic]         # final_sparsity=[lo,hi], start_frac, end_gap, prune_every,
-                                    # schedule=["ease_in","ease_out"]; p for (mc_)dropout
+    [tuning]                        # see synprune.config.tuning
 
-Every error is a ``ConfigError`` naming the file and the key path, raised before anything runs.
-``[tuning]`` is parsed in ``tuning_config``; the shared key/value checks live in ``config_checks``.
+Values are validated by ``TrialSpec`` and the component constructors only (issue 11); this
+module adds the file and the key to their ``FieldError`` (``x.toml: [regularizers.synaptic].
+final_sparsity=1.2 is invalid; allowed: a number in [0, 1)``). Loading expands the whole grid,
+so every error is raised before anything runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import functools
+import hashlib
 import json
 import re
 import tomllib
@@ -40,13 +43,16 @@ from typing import Any
 from synprune.config.checks import (
     check_int,
     check_keys,
-    check_model,
     check_num,
-    check_regularizer,
     first_line,
     get_table,
+    located,
+    merged,
+    set_path,
     sub_table,
+    toml_key,
 )
+from synprune.config.grid import AXES, ArmSource, Point, parse_grid
 from synprune.config.tuning import (
     DEFAULT_OPTUNA_STORAGE,
     DEFAULT_SPACE,
@@ -54,7 +60,8 @@ from synprune.config.tuning import (
     TuningConfig,
     parse_tuning,
 )
-from synprune.errors import ConfigError
+from synprune.config.validate import check_components, check_tuning, locate
+from synprune.errors import ConfigError, FieldError
 from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 
 __all__ = [
@@ -67,11 +74,9 @@ __all__ = [
     "TuningConfig",
     "import_plugins",
     "load_config",
-    "load_tuned",
     "parse_config",
 ]
 
-AXES = ("model", "dataset", "regularizer", "seq_len", "horizon", "seed")
 _TOP = {
     "experiment",
     "description",
@@ -104,12 +109,15 @@ class Resources:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A validated sweep file. ``specs()`` expands the grid into validated ``TrialSpec``s."""
+    """A validated sweep file. ``specs()`` is the grid as validated ``TrialSpec``s."""
 
     path: Path
     text: str
     experiment: str
-    grid: Mapping[str, tuple[Any, ...]]
+    grid: Mapping[str, tuple[Any, ...]]  # the fixed axes (AXES)
+    arms: tuple[ArmSource, ...]  # the regularizer axis with its swept fields, then extras
+    model_sweeps: Mapping[str, Mapping[str, tuple[Any, ...]]]
+    train_sweeps: Mapping[str, tuple[Any, ...]]
     train: TrainSpec
     models: Mapping[str, Mapping[str, Any]]
     regularizers: Mapping[str, Mapping[str, Any]]
@@ -126,6 +134,20 @@ class SweepConfig:
     def err(self, msg: str) -> ConfigError:
         return ConfigError(f"{self.path}: {msg}")
 
+    # -- parameters of one trial -------------------------------------------------------------
+    def reg_table(self, name: str) -> dict[str, Any]:
+        """The params a regularizer's tables give: ``[regularizers.NAME]``; a composite
+        ``a+b``: ``{a: [regularizers.a], b: [regularizers.b]}`` under ``[regularizers."a+b"]``."""
+        own = dict(self.regularizers.get(name, {}))
+        if "+" not in name:
+            return own
+        parts = {p: dict(self.regularizers.get(p, {})) for p in name.split("+")}
+        return merged(parts, own)
+
+    def tuned_params(self, model: str, dataset: str, regularizer: str) -> dict[str, Any]:
+        entry = self.tuned.get(model, {}).get(dataset, {}).get(regularizer, {})
+        return dict(entry.get("params", {}))
+
     def spec_for(
         self,
         *,
@@ -138,54 +160,98 @@ class SweepConfig:
         reg_params: Mapping[str, Any] | None = None,
         train: TrainSpec | None = None,
     ) -> TrialSpec:
-        params = dict(self.regularizers.get(regularizer, {}))
-        tuned = self.tuned.get(model, {}).get(dataset, {}).get(regularizer, {})
-        params.update(tuned.get("params", {}))
-        params.update(reg_params or {})
-        opts = self.datasets.get(dataset, {})
+        """The spec of one point with nothing swept: tables, then tuned, then ``reg_params``."""
+        arm = ArmSource(regularizer, f"[grid].regularizers.{toml_key(regularizer)}.", {})
+        point = Point(seed, dataset, model, (), seq_len, horizon, (), arm, ())
+        return self.spec_at(point, train=train, reg_params=reg_params)
+
+    def spec_at(
+        self,
+        point: Point,
+        *,
+        train: TrainSpec | None = None,
+        reg_params: Mapping[str, Any] | None = None,
+    ) -> TrialSpec:
+        """The validated spec of a grid point; a bad value names its file and key."""
+        name = point.arm.regularizer
+        params = merged(self.reg_table(name), self.tuned_params(point.model, point.dataset, name))
+        params = merged(params, reg_params or {})
+        for path, value in point.reg_combo:
+            set_path(params, path, value)
+        arch = dict(self.models.get(point.model, {}))
+        for path, value in point.model_combo:
+            set_path(arch, path, value)
+        opts = self.datasets.get(point.dataset, {})
         try:
+            t = train or self.train
+            if point.train_combo:
+                t = TrainSpec.from_mapping({**dataclasses.asdict(t), **dict(point.train_combo)})
             return TrialSpec(
-                dataset=dataset,
-                model=ComponentSpec(model, self.models.get(model, {})),
-                regularizer=ComponentSpec(regularizer, params),
-                seq_len=seq_len,
-                horizon=horizon,
-                seed=seed,
-                train=train or self.train,
+                dataset=point.dataset,
+                model=ComponentSpec(point.model, arch),
+                regularizer=ComponentSpec(name, params),
+                seq_len=point.seq_len,
+                horizon=point.horizon,
+                seed=point.seed,
+                train=t,
                 target=opts.get("target"),
                 date_column=opts.get("date_column"),
+                missing_value=opts.get("missing_value"),
                 workers=self.resources.workers,
+                swept=point.swept(),
             )
+        except FieldError as exc:
+            raise locate(self, exc, point) from None
         except ConfigError as exc:
             raise self.err(
-                f"grid point model={model} dataset={dataset} regularizer="
-                f"{regularizer} seq_len={seq_len} horizon={horizon} seed={seed}: "
-                f"{exc}"
+                f"grid point model={point.model} dataset={point.dataset} arm={point.label()} "
+                f"seq_len={point.seq_len} horizon={point.horizon} seed={point.seed}: {exc}"
             ) from None
 
-    def specs(self) -> list[TrialSpec]:
-        """The grid, seed outermost (a partial sweep holds whole seeds), each spec validated."""
-        g = self.grid
-        out = []
-        for seed, dataset, model, seq_len, horizon, reg in itertools.product(
-            g["seed"], g["dataset"], g["model"], g["seq_len"], g["horizon"], g["regularizer"]
-        ):
-            out.append(
-                self.spec_for(
-                    model=model,
-                    dataset=dataset,
-                    regularizer=reg,
-                    seq_len=seq_len,
-                    horizon=horizon,
-                    seed=seed,
+    # -- the grid ----------------------------------------------------------------------------
+    @functools.cached_property
+    def _expanded(self) -> tuple[TrialSpec, ...]:
+        from synprune.config.grid import Grid
+
+        grid = Grid(self.grid, self.arms, self.model_sweeps, self.train_sweeps)
+        out: list[TrialSpec] = []
+        seen: dict[str, str] = {}
+        for point in grid.points():
+            spec = self.spec_at(point)
+            if spec.spec_id in seen:
+                raise self.err(
+                    f"[grid] gives the same trial twice, as arm {seen[spec.spec_id]} and as arm "
+                    f"{spec.arm} (model={spec.model.name} dataset={spec.dataset} "
+                    f"seq_len={spec.seq_len} seed={spec.seed}); drop one of them"
                 )
+            seen[spec.spec_id] = spec.arm
+            out.append(spec)
+        return tuple(out)
+
+    def specs(self) -> list[TrialSpec]:
+        """The grid, seed outermost (a partial sweep holds whole seeds), each spec validated.
+
+        Needs the ``tuned`` file when the config names one (``synprune tune`` writes it)."""
+        if self.tuned_path is not None and not self.tuned_path.is_file():
+            raise self.err(
+                f"tuned={str(self.tuned_path)!r}: file not found; run `synprune tune --config "
+                f"{self.path}` first (it writes that file), or remove the `tuned` key"
             )
-        return out
+        return list(self._expanded)
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable hash of the resolved grid (its sorted ``spec_id arm`` lines), 16 hex
+        digits; the runtime stores it on the MLflow experiment to refuse a different grid
+        under the same experiment name."""
+        lines = sorted(f"{s.spec_id} {s.arm}" for s in self.specs())
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
     def check_models(
         self, specs: list[TrialSpec], n_features: Mapping[str, int] | None = None
     ) -> None:
-        """Build each distinct model once on dummy data (surfaces bad architecture params)."""
+        """Build each distinct model once on dummy data with the datasets' real channel
+        counts (surfaces what depends on n_features, and the output shape)."""
         import torch
 
         from synprune.models import create_model
@@ -193,34 +259,29 @@ class SweepConfig:
         seen: set[tuple[Any, ...]] = set()
         for s in specs:
             nf = (n_features or {}).get(s.dataset, 1)
-            key = (
-                s.model.name,
-                json.dumps(dict(s.model.params), sort_keys=True),
-                s.seq_len,
-                s.horizon,
-                nf,
-            )
+            arch = dict(s.model.params)
+            key = (s.model.name, json.dumps(arch, sort_keys=True), s.seq_len, s.horizon, nf)
             if key in seen:
                 continue
             seen.add(key)
+            where = f"for seq_len={s.seq_len}, horizon={s.horizon}, n_features={nf}: "
             try:
                 model = create_model(
-                    s.model.name,
-                    n_features=nf,
-                    seq_len=s.seq_len,
-                    horizon=s.horizon,
-                    **dict(s.model.params),
+                    s.model.name, n_features=nf, seq_len=s.seq_len, horizon=s.horizon, **arch
                 )
                 with torch.no_grad():
                     y = model.eval()(torch.zeros(2, s.seq_len, nf))
-                if tuple(y.shape) != (2, s.horizon):
-                    raise ValueError(f"output shape {tuple(y.shape)}, expected (2, {s.horizon})")
+            except FieldError as exc:
+                raise located(exc, self.path, f"{where}[models.{s.model.name}].") from None
             except Exception as exc:
                 raise self.err(
-                    f"[models.{s.model.name}] cannot build {s.model.name} for "
-                    f"seq_len={s.seq_len}, horizon={s.horizon}, n_features={nf}: "
-                    f"{first_line(exc)}"
+                    f"[models.{s.model.name}] cannot build {s.model.name} {where}{first_line(exc)}"
                 ) from None
+            if tuple(y.shape) != (2, s.horizon):
+                raise self.err(
+                    f"[models.{s.model.name}] {where}output shape {tuple(y.shape)}, "
+                    f"expected (2, {s.horizon})"
+                )
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -256,68 +317,62 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
         raise err(
             f"experiment={exp!r} is invalid; allowed: a name of letters, digits, _ . - (required)"
         )
-    grid = _grid(get_table(raw, "grid", err, required=True), err)
-    train_raw = get_table(raw, "train", err)
-    check_keys(train_raw, {f.name for f in dataclasses.fields(TrainSpec)}, "[train].", err)
+    grid = parse_grid(get_table(raw, "grid", err, required=True), err)
     try:
-        train = TrainSpec(**train_raw)
-    except ConfigError as exc:
-        raise err(re.sub(r"^train\.", "[train].", str(exc))) from None
-    models = {
-        k: dict(sub_table(v, f"models.{k}", err)) for k, v in get_table(raw, "models", err).items()
-    }
-    for name, params in models.items():
-        check_model(name, params, err)
-    regs = {
-        k: dict(sub_table(v, f"regularizers.{k}", err))
-        for k, v in get_table(raw, "regularizers", err).items()
-    }
-    for name, params in regs.items():
-        check_regularizer(name, params, f"[regularizers.{name}]", err)
-    datasets = {
-        k: dict(sub_table(v, f"datasets.{k}", err))
-        for k, v in get_table(raw, "datasets", err).items()
-    }
-    for name, opts in datasets.items():
-        check_keys(opts, {"target", "date_column"}, f"[datasets.{name}].", err)
+        train = TrainSpec.from_mapping(get_table(raw, "train", err))
+    except FieldError as exc:
+        raise located(exc, path, "[train].", "train.") from None
+    tables = {}
+    for kind in ("models", "regularizers", "datasets"):
+        tables[kind] = {
+            k: dict(sub_table(v, f"{kind}.{toml_key(k)}", err))
+            for k, v in get_table(raw, kind, err).items()
+        }
+    for name, opts in tables["datasets"].items():
+        keys = {"target", "date_column", "missing_value"}
+        check_keys(opts, keys, f"[datasets.{toml_key(name)}].", err)
     res_raw = get_table(raw, "resources", err)
     check_keys(res_raw, {"cpu", "gpu", "workers"}, "[resources].", err)
-    res = Resources(**res_raw)
+    res = Resources(**res_raw)  # workers: validated by the specs
     check_num(res.cpu, "[resources].cpu", err, 0, 1024, "a number in (0, 1024]", low_open=True)
     check_num(res.gpu, "[resources].gpu", err, 0, 64, "a number in [0, 64] (fractions share a GPU)")
-    check_int(res.workers, "[resources].workers", err, 1, 1024)
     if res.gpu > 0 and train.device == "cpu":
         raise err("[resources].gpu > 0 needs [train].device = 'cuda' or 'auto'")
     sweep = get_table(raw, "sweep", err)
     check_keys(sweep, {"max_failures", "max_concurrent"}, "[sweep].", err)
     max_failures = check_int(sweep.get("max_failures", 2), "[sweep].max_failures", err, 0, 100)
     max_conc = check_int(sweep.get("max_concurrent", 0), "[sweep].max_concurrent", err, 0, 100000)
-    tuning = parse_tuning(get_table(raw, "tuning", err), err)
+    tuning = parse_tuning(get_table(raw, "tuning", err), err, path)
     tuned_path, tuned = None, {}
     if "tuned" in raw:
         if not isinstance(raw["tuned"], str) or not raw["tuned"]:
             raise err(f"tuned={raw['tuned']!r} is invalid; allowed: a path to a JSON file")
         tuned_path = (path.parent / raw["tuned"]).resolve()
-        tuned = load_tuned(tuned_path, err)
-    desc = raw.get("description", "")
+        tuned = _read_tuned(tuned_path, err) if tuned_path.is_file() else {}
     cfg = SweepConfig(
         path=path,
         text=text,
         experiment=exp,
-        grid=grid,
+        grid=grid.axes,
+        arms=grid.arms,
+        model_sweeps=grid.models,
+        train_sweeps=grid.train,
         train=train,
-        models=models,
-        regularizers=regs,
-        datasets=datasets,
+        models=tables["models"],
+        regularizers=tables["regularizers"],
+        datasets=tables["datasets"],
         resources=res,
         max_failures=max_failures,
         max_concurrent=max_conc,
         tuning=tuning,
         tuned_path=tuned_path,
         tuned=tuned,
-        description=str(desc),
+        description=str(raw.get("description", "")),
         plugins=tuple(plugins),
     )
+    check_components(cfg)  # tables and swept values one by one: the clearest messages
+    cfg._expanded  # noqa: B018  -- every grid point validated now, before anything runs
+    check_tuning(cfg)
     return cfg
 
 
@@ -329,61 +384,25 @@ def import_plugins(modules: tuple[str, ...] | list[str]) -> None:
         importlib.import_module(mod)
 
 
-def load_tuned(path: Path, err: Any = None) -> dict[str, Any]:
-    """``{model: {dataset: {regularizer: {"params": {...}, ...}}}}`` as written by tune."""
-    err = err or (lambda m: ConfigError(m))
-    if not path.is_file():
-        raise err(
-            f"tuned={str(path)!r}: file not found (run `synprune tune` first, or remove "
-            "the `tuned` key)"
-        )
+def _read_tuned(path: Path, err: Any) -> dict[str, Any]:
+    """``{model: {dataset: {regularizer: {"params": {...}, ...}}}}`` as written by tune
+    (shape only; values are checked with the config's tables by ``check_components``)."""
     try:
         data = json.loads(path.read_text())
     except ValueError as exc:
         raise err(f"tuned={str(path)!r}: not valid JSON ({exc})") from None
     cells = data.get("tuned") if isinstance(data, dict) else None
-    if not isinstance(cells, dict):
-        raise err(f"tuned={str(path)!r}: expected an object with key 'tuned'")
-    for model, by_ds in cells.items():
-        for ds, by_reg in (by_ds or {}).items():
-            for reg, entry in (by_reg or {}).items():
-                check_regularizer(
-                    reg, entry.get("params", {}), f"{path.name}: tuned.{model}.{ds}.{reg}", err
-                )
-    return cells
-
-
-# -- the grid --------------------------------------------------------------------------------
-def _grid(g: Mapping[str, Any], err: Any) -> dict[str, tuple[Any, ...]]:
-    from synprune.datasets import list_datasets
-    from synprune.models import list_models
-    from synprune.regularizers import list_regularizers
-
-    check_keys(g, set(AXES), "[grid].", err)
-    names = {"model": list_models(), "regularizer": list_regularizers(), "dataset": list_datasets()}
-    bounds = {"seq_len": (1, 100_000), "horizon": (1, 10_000), "seed": (0, 2**31 - 1)}
-    out: dict[str, tuple[Any, ...]] = {}
-    for axis in AXES:
-        vals = g.get(axis, [1] if axis == "horizon" else [0] if axis == "seed" else None)
-        if vals is None:
-            raise err(f"[grid].{axis} is required")
-        vals = list(vals) if isinstance(vals, list) else [vals]
-        if not vals:
-            raise err(f"[grid].{axis} is empty; give at least one value")
-        for i, v in enumerate(vals):
-            key = f"[grid].{axis}[{i}]={v!r} is invalid; allowed: "
-            if axis in names:
-                ok = isinstance(v, str) and (
-                    v in names[axis] or (axis == "dataset" and v.startswith("csv:"))
-                )
-                if not ok:
-                    extra = ", or csv:PATH" if axis == "dataset" else ""
-                    raise err(key + ", ".join(names[axis]) + extra)
-            else:
-                lo, hi = bounds[axis]
-                if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
-                    raise err(key + f"an integer in [{lo}, {hi}]")
-        if len(set(vals)) != len(vals):
-            raise err(f"[grid].{axis} lists a value twice: {vals}")
-        out[axis] = tuple(vals)
-    return out
+    entries = [
+        e
+        for by_ds in (cells.values() if isinstance(cells, dict) else [None])
+        for by_reg in (by_ds.values() if isinstance(by_ds, dict) else [None])
+        for e in (by_reg.values() if isinstance(by_reg, dict) else [None])
+    ]
+    if not isinstance(cells, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("params", {}), dict) for e in entries
+    ):
+        raise err(
+            f"tuned={str(path)!r}: expected {{'tuned': {{model: {{dataset: {{regularizer: "
+            "{'params': {...}}}}}}"
+        )
+    return dict(cells)

@@ -2,16 +2,32 @@
 
 ``[tuning]`` sets how ``synprune tune`` searches (trials, seeds, window, storage, ...) and
 ``[tuning.space.REGULARIZER]`` overrides entries of ``DEFAULT_SPACE``; every corner of each
-space is checked to build its regularizer. See ``synprune.config.loader`` for the schema.
+space is checked by building its regularizer (its constructor is the validator).
+
+    [tuning]
+    trials = 20               # per (model, dataset) cell and arm, cumulative over reruns
+    seeds = [1000, 1001]      # tuning seeds (not the grid's)
+    seq_len = 14              # default: the grid's (lower) median seq_len
+    horizon = 1               # default: the grid's first horizon
+    epochs = 10               # default: [train].epochs
+    storage = "sqlite:///./synprune-runs/optuna.db"
+    regularizers = ["synaptic"]   # default: the grid's regularizers that have a space
+    [tuning.space.synaptic]   # final_sparsity = [lo, hi], prune_every = {low, high, log},
+                              # schedule = ["ease_in", "ease_out"], end_gap, ...
+
+seq_len, horizon, seeds and epochs are checked against the grid by ``TrialSpec`` (loader).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from synprune.config.checks import check_int, check_keys, check_regularizer, sub_table
+from synprune.config.checks import check_int, check_keys, located, sub_table
+from synprune.errors import FieldError
+from synprune.experiment.spec import resolve_regularizer
 
 _TUNING = {
     "trials",
@@ -65,19 +81,26 @@ class TuningConfig:
     space: Mapping[str, Mapping[str, Dim]] = field(default_factory=dict)
 
 
-def parse_tuning(t: Mapping[str, Any], err: Any) -> TuningConfig:
+def _an_int(v: Any, key: str, err: Any) -> int:
+    """Shape only: the range is checked where the value is used (TrialSpec / TrainSpec)."""
+    if not (isinstance(v, int) and not isinstance(v, bool)):
+        raise err(f"{key}={v!r} is invalid; allowed: an integer")
+    return v
+
+
+def parse_tuning(t: Mapping[str, Any], err: Any, path: Path | str = "") -> TuningConfig:
     """Validate the ``[tuning]`` table ``t``; ``err`` turns a message into the error to raise."""
     check_keys(t, _TUNING, "[tuning].", err)
     seeds = t.get("seeds", [1000, 1001])
     if not isinstance(seeds, list) or not seeds:
         raise err(f"[tuning].seeds={seeds!r} is invalid; allowed: a non-empty list of integers")
     for i, s in enumerate(seeds):
-        check_int(s, f"[tuning].seeds[{i}]", err, 0, 2**31 - 1)
+        _an_int(s, f"[tuning].seeds[{i}]", err)
     kw: dict[str, Any] = {"seeds": tuple(seeds)}
     kw["trials"] = check_int(t.get("trials", 20), "[tuning].trials", err, 1, 100_000)
-    for key, hi in (("seq_len", 100_000), ("horizon", 10_000), ("epochs", 10_000)):
+    for key in ("seq_len", "horizon", "epochs"):
         if key in t:
-            kw[key] = check_int(t[key], f"[tuning].{key}", err, 1, hi)
+            kw[key] = _an_int(t[key], f"[tuning].{key}", err)
     kw["max_failures"] = check_int(t.get("max_failures", 1), "[tuning].max_failures", err, 0, 100)
     kw["max_concurrent"] = check_int(
         t.get("max_concurrent", 0), "[tuning].max_concurrent", err, 0, 100000
@@ -100,7 +123,7 @@ def parse_tuning(t: Mapping[str, Any], err: Any) -> TuningConfig:
             **dict(sub_table(space_raw.get(reg, {}), f"tuning.space.{reg}", err)),
         }
         space[reg] = {k: _dim(v, f"[tuning.space.{reg}].{k}", err) for k, v in merged.items()}
-        _check_space(reg, space[reg], err)
+        _check_space(reg, space[reg], err, path)
     if not isinstance(regs, list) or any(r not in space for r in regs):
         raise err(
             f"[tuning].regularizers={regs!r} is invalid; allowed: a list of "
@@ -128,12 +151,8 @@ def _dim(v: Any, key: str, err: Any) -> Dim:
     )
 
 
-def _check_space(reg: str, dims: Mapping[str, Dim], err: Any) -> None:
+def _check_space(reg: str, dims: Mapping[str, Dim], err: Any, path: Path | str) -> None:
     """Every corner of the space must build the regularizer (catches out-of-range bounds)."""
-    from synprune.regularizers import list_regularizers
-
-    if reg not in list_regularizers():
-        raise err(f"[tuning.space.{reg}]: {reg!r} is not a registered regularizer")
     for corner in (0, 1):
         params: dict[str, Any] = {}
         for k, d in dims.items():
@@ -148,4 +167,8 @@ def _check_space(reg: str, dims: Mapping[str, Dim], err: Any) -> None:
                 raise err(f"[tuning.space.{reg}].end_gap bounds must lie in (0, 1]")
             s = params.get("start_frac", 0.0)
             params["end_frac"] = s + gap * (1 - s)
-        check_regularizer(reg, params, f"[tuning.space.{reg}]", err)
+        try:
+            resolve_regularizer(reg, params)
+        except FieldError as exc:
+            name = exc.field == "regularizer" and not exc.prefix
+            raise located(exc, path, f"[tuning.space.{reg}]" + (": " if name else ".")) from None

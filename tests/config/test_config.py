@@ -37,7 +37,13 @@ def write(tmp_path: Path, text: str, name: str = "x.toml") -> Path:
 
 
 def test_shipped_configs_expand_and_build() -> None:
-    sizes = {"smoke": 32, "paper": 3 * 4 * 4 * 6 * 10, "ltsf": 2 * 2 * 4 * 2 * 4 * 3}
+    sizes = {
+        "smoke": 32,
+        "paper": 3 * 4 * 4 * 6 * 10,
+        "ltsf": 2 * 2 * 4 * 2 * 4 * 3,
+        "study": 3 * 3 * 2 * 3 * 17,
+        "study-full": 3 * 4 * 6 * 10 * 17,
+    }
     for name, n in sizes.items():
         cfg = load_config(REPO / "configs" / f"{name}.toml")
         specs = cfg.specs()
@@ -54,10 +60,44 @@ def test_shipped_configs_expand_and_build() -> None:
     smoke.check_models(smoke.specs(), {"synthetic": 3, "bitcoin": 5})
     paper = load_config(REPO / "configs" / "paper.toml")
     assert paper.train.epochs == 20 and paper.train.patience == 3
+    assert paper.train.batch_size == 64  # the paper's code
     assert paper.regularizers["dropout"]["p"] == 0.3
     assert paper.regularizers["mc_dropout"]["p"] == 0.3
     assert sorted(paper.grid["seq_len"]) == [1, 3, 7, 14, 30, 60]
     assert len(paper.grid["seed"]) == 10
+
+
+def test_study_configs_have_the_designed_arms() -> None:
+    study = load_config(REPO / "configs" / "study.toml")
+    specs = study.specs()
+    arms = {s.arm for s in specs}
+    expected = {"none", "synaptic+dropout"}
+    expected |= {f"{r}[p={p}]" for r in ("dropout", "mc_dropout") for p in (0.1, 0.3, 0.5)}
+    expected |= {
+        f"synaptic[final_sparsity={f},score={sc}]"
+        for f in (0.2, 0.4, 0.6, 0.8)
+        for sc in ("magnitude", "lamp")
+    }
+    expected.add("synaptic[early_stop_during_schedule=true,final_sparsity=0.8]")
+    assert arms == expected
+    by_arm = {s.arm: s for s in specs}
+    paper_arm = by_arm["synaptic[early_stop_during_schedule=true,final_sparsity=0.8]"]
+    assert paper_arm.regularizer.params["early_stop_during_schedule"] is True
+    assert (
+        by_arm["synaptic[final_sparsity=0.8,score=lamp]"].regularizer.params[
+            "early_stop_during_schedule"
+        ]
+        is False
+    )
+    combo = by_arm["synaptic+dropout"].regularizer.params
+    assert combo["synaptic"]["final_sparsity"] == 0.5 and combo["dropout"]["p"] == 0.3
+    assert combo["synaptic"]["prune_every"] == 10  # inherited from [regularizers.synaptic]
+    per_block = len(specs) // (3 * 3 * 2 * 3)
+    assert per_block == len(expected) == 17
+    full = load_config(REPO / "configs" / "study-full.toml")
+    assert {s.arm for s in full.specs()} == expected
+    assert set(full.grid["dataset"]) == {"bitcoin", "aapl", "air_quality", "retail"}
+    assert {1, 7, 14, 30, 60} <= set(full.grid["seq_len"]) and len(full.grid["seed"]) == 10
 
 
 def test_grid_expansion_applies_tables(tmp_path: Path) -> None:
@@ -74,7 +114,10 @@ def test_grid_expansion_applies_tables(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("[train]", "[train]\nbogus = 1"), "unknown key [train].bogus"),
+        (
+            ("[train]", "[train]\nbogus = 1"),
+            "[train].bogus=1 is invalid; allowed: a train field: epochs, batch_size",
+        ),
         (("experiment", "colour = 'red'\nexperiment"), "unknown key colour"),
         (
             ("final_sparsity = 0.7", "final_sparsity = 1.2"),
@@ -82,24 +125,54 @@ def test_grid_expansion_applies_tables(tmp_path: Path) -> None:
         ),
         (
             ("final_sparsity = 0.7", "final_sparsity = 0.7\nwobble = 2"),
-            "unknown key [regularizers.synaptic].wobble",
+            "[regularizers.synaptic].wobble=2 is invalid; allowed: a field of regularizer "
+            "'synaptic': early_stop_during_schedule, end_frac, final_sparsity,",
         ),
-        (("seq_len = [8, 16]", "seq_len = [8, 0]"), "[grid].seq_len[1]=0 is invalid"),
+        (
+            ("seq_len = [8, 16]", "seq_len = [8, 0]"),
+            "[grid].seq_len=0 is invalid; allowed: an integer in [1, 100000]",
+        ),
+        (("seq_len = [8, 16]", "seq_len = [8, 8]"), "[grid].seq_len lists the value 8 twice"),
         (
             ('model = ["lstm"]', 'model = ["lstm", "transformer9"]'),
-            "[grid].model[1]='transformer9' is invalid; allowed: gru, lstm, patchtst, rnn",
+            "[grid].model='transformer9' is invalid; allowed: a registered model: gru, lstm, "
+            "patchtst, rnn",
         ),
-        (('dataset = ["synthetic"]', 'dataset = ["nope"]'), "[grid].dataset[0]='nope'"),
+        (('dataset = ["synthetic"]', 'dataset = ["nope"]'), "[grid].dataset='nope' is invalid"),
+        (
+            ('regularizer = ["none", "synaptic"]', 'regularizer = ["none", "l2"]'),
+            "[grid].regularizer='l2' is invalid; allowed: a registered regularizer",
+        ),
         (("epochs = 2", "epochs = 0"), "[train].epochs=0 is invalid"),
-        (("hidden_size = 8", "hidden_sise = 8"), "unknown key [models.lstm].hidden_sise"),
-        (("hidden_size = 8", "hidden_size = 0"), "[models.lstm] cannot build lstm"),
+        (
+            ("hidden_size = 8", "hidden_sise = 8"),
+            "[models.lstm].hidden_sise=8 is invalid; allowed: a field of model 'lstm': "
+            "hidden_size, num_layers, revin",
+        ),
+        (("hidden_size = 8", "hidden_size = 0"), "[models.lstm].hidden_size=0 is invalid"),
         (("[train]", "[resources]\ncpu = 0\n[train]"), "[resources].cpu=0 is invalid"),
+        (
+            ("[train]", "[resources]\nworkers = 0\n[train]"),
+            "[resources].workers=0 is invalid; allowed: an integer in [1, 1024]",
+        ),
         (("[train]", "[sweep]\nmax_failures = -1\n[train]"), "[sweep].max_failures=-1"),
         (
             ("[train]", "[tuning.space.synaptic]\nfinal_sparsity = [0.5, 1.5]\n[train]"),
             "[tuning.space.synaptic].final_sparsity=1.5 is invalid",
         ),
-        (('experiment = "tiny"', 'experiment = "tiny"\ntuned = "missing.json"'), "tuned="),
+        (
+            ("[train]", "[tuning]\nseq_len = 0\n[train]"),
+            "[tuning].seq_len=0 is invalid; allowed: an integer in [1, 100000]",
+        ),
+        (
+            ("[train]", "[tuning]\nseeds = [1, -1]\n[train]"),
+            "[tuning].seeds: seed=-1 is invalid",
+        ),
+        (("[train]", "[tuning]\nepochs = 0\n[train]"), "[tuning].epochs=0 is invalid"),
+        (
+            ("[models.lstm]", "[models.gru]\nhidden_size = -3\n[models.lstm]"),
+            "for seq_len=8: [models.gru].hidden_size=-3 is invalid",
+        ),
         (
             ('experiment = "tiny"', 'experiment = "tiny"\nplugins = ["no_such_mod_xyz"]'),
             "plugins[0]='no_such_mod_xyz' cannot be imported",
@@ -113,11 +186,11 @@ def test_bad_configs_name_file_and_key(
     assert text != TINY
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        cfg = load_config(path)
-        cfg.check_models(cfg.specs())
+        load_config(path)  # every value is checked at load, before anything runs
     msg = str(info.value)
     assert msg.startswith(f"{path}: "), msg
     assert expected in msg, msg
+    assert len(msg.splitlines()) == 1
 
 
 def test_not_toml_and_missing_file(tmp_path: Path) -> None:
@@ -162,8 +235,26 @@ def test_tuned_file_overrides_per_model_and_dataset(tmp_path: Path) -> None:
     assert {s.regularizer.params["end_frac"] for s in syn} == {0.6}
     bad = {"tuned": {"lstm": {"synthetic": {"synaptic": {"params": {"final_sparsity": 2}}}}}}
     (tmp_path / "t.json").write_text(json.dumps(bad))
-    with pytest.raises(ConfigError, match=r"tuned\.lstm\.synthetic\.synaptic\.final_sparsity"):
+    with pytest.raises(
+        ConfigError,
+        match=r"t\.json: tuned\.lstm\.synthetic\.synaptic\.params\."
+        r"final_sparsity=2 is invalid",
+    ):
         load_config(tmp_path / "x.toml")
+
+
+def test_tune_starts_without_the_tuned_file_and_sweep_asks_for_it(tmp_path: Path) -> None:
+    """Only `sweep` needs the tuned file (`tune` writes it)."""
+    cfg = load_config(write(tmp_path, 'tuned = "tuned/t.json"\n' + TINY))
+    assert cfg.tuned_path == (tmp_path / "tuned" / "t.json").resolve() and cfg.tuned == {}
+    base = cfg.spec_for(
+        model="lstm", dataset="synthetic", regularizer="synaptic", seq_len=8, horizon=1, seed=0
+    )
+    assert base.regularizer.params["final_sparsity"] == 0.7  # tune's base spec: the tables
+    with pytest.raises(
+        ConfigError, match=r"file not found; run `synprune tune --config .*x\.toml` first"
+    ):
+        cfg.specs()
 
 
 def test_tuning_section_defaults_and_space(tmp_path: Path) -> None:

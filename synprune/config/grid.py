@@ -1,0 +1,178 @@
+"""The ``[grid]`` of a sweep file: fixed axes, swept fields and extra arms (issue 12).
+
+::
+
+    [grid]
+    model = ["lstm", "patchtst"]      # fixed axes: model, dataset, regularizer, seq_len,
+    dataset = ["bitcoin"]             #   horizon (default 1), seed (default 0);
+    regularizer = ["none", "dropout", "synaptic", "synaptic+dropout"]   # a list or one value
+    seq_len = [7, 14]
+    seed = [0, 1, 2]
+    # swept fields: dotted keys (TOML reads them as nested tables; both spellings work)
+    regularizers.synaptic.final_sparsity = [0.2, 0.4]       # only synaptic's trials
+    regularizers.synaptic.score = ["magnitude", "lamp"]     # crossed with the line above
+    regularizers."synaptic+dropout".synaptic.final_sparsity = [0.3, 0.5]   # only the composite's
+    models.lstm.hidden_size = [32, 64]                      # only lstm's trials
+    train.lr = [1e-3, 3e-4]                                 # every trial
+
+    [[grid.extra]]                    # an extra arm beside the regularizer axis, crossed with
+    regularizer = "synaptic"          # model x dataset x seq_len x horizon x seed (and model /
+    early_stop_during_schedule = true # train sweeps) only; its fields (one value or a list)
+    final_sparsity = 0.8              # label the arm like swept fields
+
+Rules. A field swept under ``regularizers.<name>`` multiplies the trials of the regularizer
+named exactly ``<name>`` on the axis: ``none`` is never repeated, and a composite ``a+b`` is
+swept only through its own key (``regularizers."a+b".a.FIELD``) -- a composite takes each
+part's *table* (``[regularizers.a]``, then ``[regularizers."a+b".a]`` over it) but not the
+parts' sweeps, so adding ``synaptic+dropout`` to a grid that sweeps synaptic adds one arm, not
+one per synaptic value. ``models.<name>`` likewise multiplies only that model's trials,
+``train`` every trial. Every swept field (and every field of an extra arm) is recorded in
+``TrialSpec.swept`` and labels the trial's ``arm``, e.g. ``synaptic[final_sparsity=0.4,
+score=lamp]``, ``none[train.lr=0.0003]``, ``synaptic+dropout[synaptic.final_sparsity=0.5]``.
+Two grid points that are the same trial are refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from synprune.config.checks import Err, check_keys, leaf_paths, toml_key, value_list
+from synprune.experiment.spec import label_value
+
+AXES = ("model", "dataset", "regularizer", "seq_len", "horizon", "seed")
+_DEFAULTS: dict[str, tuple[Any, ...]] = {"horizon": (1,), "seed": (0,)}
+_SWEEPS = ("regularizers", "models", "train")
+
+Combo = tuple[tuple[str, Any], ...]  # (path, value) pairs, sorted by path
+
+
+@dataclass(frozen=True)
+class ArmSource:
+    """A regularizer on the axis (with its swept fields) or one ``[[grid.extra]]`` entry."""
+
+    regularizer: str
+    where: str  # config key prefix of its fields: "[grid].regularizers.synaptic."
+    fields: Mapping[str, tuple[Any, ...]]  # path in the regularizer's params -> values
+
+    def combos(self) -> list[Combo]:
+        return _combos(self.fields)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point before it becomes a ``TrialSpec``."""
+
+    seed: int
+    dataset: str
+    model: str
+    model_combo: Combo
+    seq_len: int
+    horizon: int
+    train_combo: Combo
+    arm: ArmSource
+    reg_combo: Combo
+
+    def swept(self) -> tuple[str, ...]:
+        return tuple(
+            [f"regularizer.{p}" for p, _ in self.reg_combo]
+            + [f"model.{p}" for p, _ in self.model_combo]
+            + [f"train.{p}" for p, _ in self.train_combo]
+        )
+
+    def label(self) -> str:
+        """The arm label this point will get (for messages, before a spec exists)."""
+        items = [(p, v) for p, v in self.reg_combo]
+        items += [(f"model.{p}", v) for p, v in self.model_combo]
+        items += [(f"train.{p}", v) for p, v in self.train_combo]
+        if not items:
+            return self.arm.regularizer
+        inner = ",".join(f"{p}={label_value(v)}" for p, v in sorted(items))
+        return f"{self.arm.regularizer}[{inner}]"
+
+
+@dataclass(frozen=True)
+class Grid:
+    axes: Mapping[str, tuple[Any, ...]]
+    arms: tuple[ArmSource, ...]
+    models: Mapping[str, Mapping[str, tuple[Any, ...]]]
+    train: Mapping[str, tuple[Any, ...]]
+
+    def points(self) -> Iterator[Point]:
+        """Seed outermost (a partial sweep holds whole seeds), then dataset, model (and its
+        sweeps), seq_len, horizon, train sweeps, arms."""
+        a = self.axes
+        models = [(m, c) for m in a["model"] for c in _combos(self.models.get(m, {}))]
+        arms = [(arm, c) for arm in self.arms for c in arm.combos()]
+        for seed, ds, (m, mc), seq_len, horizon, tc, (arm, rc) in itertools.product(
+            a["seed"], a["dataset"], models, a["seq_len"], a["horizon"], _combos(self.train), arms
+        ):
+            yield Point(seed, ds, m, mc, seq_len, horizon, tc, arm, rc)
+
+
+def _combos(fields: Mapping[str, tuple[Any, ...]]) -> list[Combo]:
+    keys = sorted(fields)
+    return [
+        tuple(zip(keys, vals, strict=True))
+        for vals in itertools.product(*(fields[k] for k in keys))
+    ]
+
+
+def parse_grid(g: Mapping[str, Any], err: Err) -> Grid:
+    """Shape of ``[grid]``; values are validated later, by the specs built from it."""
+    check_keys(g, {*AXES, *_SWEEPS, "extra"}, "[grid].", err)
+    axes: dict[str, tuple[Any, ...]] = {}
+    for axis in AXES:
+        if axis not in g and axis not in _DEFAULTS:
+            raise err(f"[grid].{axis} is required")
+        axes[axis] = value_list(g[axis], f"[grid].{axis}", err) if axis in g else _DEFAULTS[axis]
+    regs = _tables(g.get("regularizers", {}), "[grid].regularizers", err)
+    models = _tables(g.get("models", {}), "[grid].models", err)
+    for kind, sweeps, axis in (("regularizer", regs, "regularizer"), ("model", models, "model")):
+        for name in sweeps:
+            if name not in axes[axis]:
+                raise err(
+                    f"[grid].{kind}s.{toml_key(name)} sweeps a {kind} that is not on the "
+                    f"[grid].{axis} axis ({', '.join(map(str, axes[axis]))})"
+                )
+    train = g.get("train", {})
+    if not isinstance(train, Mapping):
+        raise err("[grid].train must hold dotted keys train.FIELD = [values]")
+    arms = [
+        ArmSource(r, f"[grid].regularizers.{toml_key(r)}.", regs.get(r, {}))
+        for r in axes["regularizer"]
+    ]
+    extra = g.get("extra", [])
+    if not isinstance(extra, list) or not all(isinstance(e, Mapping) for e in extra):
+        raise err("[grid].extra must be [[grid.extra]] tables")
+    for i, e in enumerate(extra):
+        where = f"[grid.extra][{i}]."
+        name = e.get("regularizer")
+        if not isinstance(name, str) or not name:
+            raise err(f"{where}regularizer is required: the regularizer this arm runs")
+        leaves = leaf_paths({k: v for k, v in e.items() if k != "regularizer"})
+        arms.append(
+            ArmSource(name, where, {p: value_list(v, where + p, err) for p, v in leaves.items()})
+        )
+    return Grid(
+        axes=axes,
+        arms=tuple(arms),
+        models=models,
+        train={k: value_list(v, f"[grid].train.{k}", err) for k, v in leaf_paths(train).items()},
+    )
+
+
+def _tables(d: Any, key: str, err: Err) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """``{name: {field path: values}}`` from ``[grid].regularizers`` / ``[grid].models``."""
+    if not isinstance(d, Mapping) or not all(isinstance(v, Mapping) for v in d.values()):
+        raise err(
+            f"{key} must hold dotted keys {key.removeprefix('[grid].')}.NAME.FIELD = [values]"
+        )
+    return {
+        name: {
+            p: value_list(v, f"{key}.{toml_key(name)}.{p}", err) for p, v in leaf_paths(t).items()
+        }
+        for name, t in d.items()
+    }
