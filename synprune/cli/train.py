@@ -1,4 +1,10 @@
-"""``synprune train``: one trial on this machine (no Ray, no MLflow)."""
+"""``synprune train``: one trial on this machine (no Ray, no MLflow).
+
+Composite regularizers work as everywhere (``--regularizer synaptic+dropout``); their parts'
+fields are set with ``--set regularizer.<part>.<field>=VALUE``, e.g.
+``--set regularizer.synaptic.final_sparsity=0.5 --set regularizer.dropout.p=0.3``.
+Defaults are the constructors' and ``TrainSpec``'s (one set, see configs/paper.toml).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,11 @@ from synprune.errors import ConfigError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="rnn | lstm | gru | patchtst")
     p.add_argument("--dataset", required=True, help="a registered dataset or csv:PATH")
-    p.add_argument("--regularizer", required=True, help="none | dropout | mc_dropout | synaptic")
+    p.add_argument(
+        "--regularizer",
+        required=True,
+        help="none | dropout | mc_dropout | synaptic, or parts joined by '+' (synaptic+dropout)",
+    )
     p.add_argument("--seq-len", type=int, required=True, help="input window length")
     p.add_argument("--horizon", type=int, default=1, help="steps forecast (default 1)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch order (default 0)")
@@ -22,19 +32,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default=None, help="target column (csv:PATH datasets)")
     p.add_argument("--date-column", default=None, help="date column (csv:PATH datasets)")
     p.add_argument(
+        "--missing-value",
+        type=float,
+        default=None,
+        help="cells equal to this code are missing, e.g. -200 (csv:PATH datasets, air_quality)",
+    )
+    p.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="override a spec field: train.lr=0.01, model.hidden_size=32, "
-        "regularizer.final_sparsity=0.9, regularizer.p=0.3 (repeatable)",
+        "regularizer.final_sparsity=0.9, regularizer.p=0.3; a composite's part: "
+        "regularizer.synaptic.final_sparsity=0.5 (repeatable)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def spec_from_args(args: argparse.Namespace) -> Any:
+    """The validated spec; a bad value is a ``FieldError`` naming the flag's spec path
+    (``regularizer.synaptic.final_sparsity=1.2 is invalid; ...``)."""
     from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 
     train = TrainSpec() if args.epochs is None else TrainSpec(epochs=args.epochs)
@@ -48,6 +67,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         train=train,
         target=args.target,
         date_column=args.date_column,
+        missing_value=args.missing_value,
     )
     return spec.with_overrides(args.overrides) if args.overrides else spec
 
@@ -84,11 +104,34 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    tensors = dict(getattr(result, "tensor_sparsity", None) or {})
+    warning = collapse_warning(tensors)
+    if warning:
+        print(warning, file=sys.stderr)
     if args.json:
-        print(json.dumps(_json_safe(result.to_json()), sort_keys=True))
+        out = result.to_json()
+        out["tensor_sparsity"] = tensors
+        out["arm"] = spec.arm
+        print(json.dumps(_json_safe(out), sort_keys=True))
     else:
         print(summary(result))
     return 0
+
+
+def collapse_warning(tensor_sparsity: dict[str, float]) -> str:
+    """One stderr line naming the tensors pruned (almost) away -- 99 % or more, the
+    regularizers' ``collapsed_tensors`` -- or ``""`` when there is none."""
+    from synprune.regularizers import collapsed_tensors
+
+    bad = collapsed_tensors(tensor_sparsity)
+    if not bad:
+        return ""
+    items = ", ".join(f"{n} ({tensor_sparsity[n]:.1%})" for n in bad)
+    return (
+        f"warning: {len(bad)} tensor(s) pruned beyond 99%: {items}; such a layer passes "
+        "(almost) nothing -- lower final_sparsity or set max_tensor_sparsity "
+        "(--set regularizer.max_tensor_sparsity=0.95)"
+    )
 
 
 def summary(result: Any) -> str:
