@@ -24,7 +24,7 @@ class NoRegularizer(Regularizer):
 class DropoutRegularizer(Regularizer):
     """``dropout``: the model is built with dropout probability ``p`` in [0, 1)."""
 
-    def __init__(self, *, p: float = 0.2) -> None:
+    def __init__(self, *, p: float = 0.3) -> None:  # default: the paper's code
         self.p = check_real("p", p, 0.0, 1.0, high_open=True)
 
     def model_kwargs(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ class MCDropoutRegularizer(DropoutRegularizer):
     """``mc_dropout``: dropout ``p`` in (0, 1) while training; ``predict`` = mean of ``samples``
     (T >= 1) passes with only the dropout modules in train mode (modes restored afterwards)."""
 
-    def __init__(self, *, p: float = 0.2, samples: int = 30) -> None:
+    def __init__(self, *, p: float = 0.3, samples: int = 30) -> None:  # p: the paper's code
         self.p = check_real("p", p, 0.0, 1.0, low_open=True, high_open=True)
         self.samples = check_int("samples", samples, 1)
 

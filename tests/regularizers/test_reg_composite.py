@@ -87,7 +87,7 @@ def test_params_keyed_by_part_and_round_trip() -> None:
     assert reg.params()["synaptic"]["final_sparsity"] == 0.6
     assert create_regularizer("synaptic+dropout", **reg.params()).params() == reg.params()
     default = create_regularizer("synaptic+dropout")  # a missing part takes its defaults
-    assert default.params()["dropout"] == {"p": 0.2}
+    assert default.params()["dropout"] == {"p": 0.3}
 
 
 def test_names_helpers_and_fields() -> None:
@@ -96,7 +96,7 @@ def test_names_helpers_and_fields() -> None:
     assert parts("mc_dropout+synaptic") == ["mc_dropout", "synaptic"]
     assert parts("dropout") == ["dropout"]
     fields = regularizer_fields("synaptic+dropout")
-    assert fields["dropout"] == {"p": 0.2} == regularizer_fields("dropout")
+    assert fields["dropout"] == {"p": 0.3} == regularizer_fields("dropout")
     assert fields["synaptic"]["max_tensor_sparsity"] == 1.0
     assert fields["synaptic"]["score"] == "magnitude"
     assert fields["synaptic"]["early_stop_during_schedule"] is False
