@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a process stopped by Ctrl-C
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -10,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="also continue the interrupted Ray experiment (finished trials are always skipped)",
+        help="finish an interrupted sweep (every run skips the trials that already finished)",
     )
     p.add_argument(
         "--tracking-uri",
@@ -20,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
         default=None,
-        help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)",
+        help="Ray cluster address (default $RAY_ADDRESS, else a local Ray on 127.0.0.1)",
     )
     p.add_argument(
         "--num-cpus",
@@ -30,16 +34,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def resume_command(args: argparse.Namespace, uri: str) -> str:
+    """The exact command that finishes this sweep."""
+    argv = ["synprune", "sweep", "--config", str(args.config), "--tracking-uri", uri]
+    if args.address:
+        argv += ["--address", args.address]
+    if args.num_cpus is not None:
+        argv += ["--num-cpus", str(args.num_cpus)]
+    return shlex.join([*argv, "--resume"])
+
+
 def run(args: argparse.Namespace) -> int:
     from synprune.config.loader import load_config
+    from synprune.errors import ConfigError
     from synprune.tracking.uri import resolve_tracking_uri
 
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise ConfigError(f"--num-cpus {args.num_cpus} is invalid; allowed: an integer >= 1")
     cfg = load_config(args.config)  # every error here is a ConfigError: nothing has run
     uri = resolve_tracking_uri(args.tracking_uri)
     from synprune.runtime.sweep import run_sweep
 
     s = run_sweep(cfg, uri, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
     mins, secs = divmod(int(s.seconds), 60)
+    if s.interrupted:
+        print(
+            f"\nsweep {cfg.experiment} interrupted: {s.finished} finished, {s.failed} failed, "
+            f"{s.left} left to run, {s.skipped} finished before (of {s.total} trials, "
+            f"{mins}m{secs:02d}s)"
+        )
+        print(f"  resume: {resume_command(args, uri)}")
+        sys.stdout.flush()
+        return INTERRUPTED
     print(
         f"\nsweep {cfg.experiment}: {s.finished} finished, {s.failed} failed, {s.skipped} "
         f"skipped (already finished) of {s.total} trials in {mins}m{secs:02d}s"

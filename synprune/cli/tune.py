@@ -35,12 +35,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.trials is not None and args.trials < 1:
         raise ConfigError(f"--trials {args.trials} is invalid; allowed: an integer >= 1")
+    if args.num_cpus is not None and args.num_cpus < 1:
+        raise ConfigError(f"--num-cpus {args.num_cpus} is invalid; allowed: an integer >= 1")
     cfg = load_config(args.config)
     uri = resolve_tracking_uri(args.tracking_uri)
     from synprune.runtime.tune import run_tuning
 
     doc = run_tuning(cfg, uri, trials=args.trials, address=args.address, num_cpus=args.num_cpus)
     path = doc["_path"]
+    if doc["_interrupted"]:
+        print(f"\ntuning interrupted; the best parameters so far are in {path}")
+        print("  resume: run the same command again (each study continues to its budget)")
+        return 130
     print(f"\nbest parameters written to {path}")
     if cfg.tuned_path is None:
         print(f'  use them in a sweep: add  tuned = "{path}"  to {cfg.path}')

@@ -12,7 +12,7 @@ from synprune.regularizers import Regularizer
 @torch.no_grad()
 def predict(
     model: nn.Module,
-    regularizer: Regularizer,
+    regularizer: Regularizer | None,
     x: torch.Tensor,
     *,
     batch_size: int = 1024,
@@ -20,15 +20,27 @@ def predict(
 ) -> torch.Tensor:
     """Point forecasts for ``x`` [N, L, C] -> [N, H] (scaled units), on the CPU.
 
-    Goes through ``regularizer.predict`` so MC dropout averages its T passes.
+    Goes through ``regularizer.predict`` so MC dropout averages its T passes; with
+    ``regularizer=None`` it is one deterministic pass in eval mode (what the training loop
+    validates with, so training never depends on how an arm predicts).
     """
+    step = regularizer.predict if regularizer is not None else _eval_pass
     outs = [
-        regularizer.predict(model, x[i : i + batch_size].to(device)).float().cpu()
+        step(model, x[i : i + batch_size].to(device)).float().cpu()
         for i in range(0, x.shape[0], batch_size)
     ]
     if not outs:
         raise ValueError("cannot predict on an empty split")
     return torch.cat(outs)
+
+
+def _eval_pass(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    try:
+        return model(x)
+    finally:
+        model.train(was_training)
 
 
 def error_metrics(y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

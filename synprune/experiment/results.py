@@ -9,19 +9,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: final metrics every finished trial reports (logged as MLflow metrics)
+#: final metrics every finished trial reports (logged as MLflow metrics). ``best_val_loss`` is
+#: ``TrialResult.val_loss``: the validation loss of the restored model as the arm predicts; it
+#: has its own name so the per-epoch ``val_loss`` history holds exactly one point per epoch.
 FINAL_METRICS = (
     "test_mae",
     "test_rmse",
     "test_mse",
     "naive_mae",
     "naive_rmse",
-    "val_loss",
+    "best_val_loss",
     "epochs_run",
     "best_epoch",
     "final_sparsity",
     "train_seconds",
 )
+#: result field behind a final metric whose name differs from the field's
+_METRIC_FIELDS = {"best_val_loss": "val_loss"}
 
 
 @functools.cache
@@ -53,7 +57,12 @@ class TrialResult:
     """What one trial produced. ``status`` is ``finished`` or ``failed`` (then ``error`` says why).
 
     Metrics are in the target's original units; ``naive_mae`` is the persistence forecast
-    (last observed value repeated) on the same test windows.
+    (last observed value repeated) on the same test windows. ``val_loss`` is the scaled MSE of
+    the restored (best) model on the validation split, predicted as the arm predicts.
+    ``final_sparsity`` / ``tensor_sparsity`` describe the restored weights (overall and per
+    pruned tensor). ``start_time_ms`` / ``end_time_ms`` are the wall-clock bounds of training.
+    ``shares_training_with``: comma-separated spec_ids of trials evaluated on the very same
+    trained model (arms that train identically, e.g. ``dropout[p]`` and ``mc_dropout[p]``).
     """
 
     spec: dict[str, Any]
@@ -70,10 +79,16 @@ class TrialResult:
     best_epoch: int = 0
     final_sparsity: float = 0.0
     train_seconds: float = 0.0
+    tensor_sparsity: dict[str, float] = field(default_factory=dict)
+    start_time_ms: int = 0
+    end_time_ms: int = 0
+    shares_training_with: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     git_sha: str = field(default_factory=git_sha)
     mlflow_run_id: str = ""
+    #: the trained model for the driver to log (experiment/model_state.py); "" = none
+    model_state: str = field(default="", repr=False)
 
     @classmethod
     def failed(cls, spec: dict[str, Any], spec_id: str, error: str) -> TrialResult:
@@ -81,12 +96,13 @@ class TrialResult:
 
     def metrics(self) -> dict[str, float]:
         """The final metrics as floats (NaN where the trial failed)."""
-        return {k: float(getattr(self, k)) for k in FINAL_METRICS}
+        return {k: float(getattr(self, _METRIC_FIELDS.get(k, k))) for k in FINAL_METRICS}
 
     def to_json(self) -> dict[str, Any]:
         """The ``train --json`` object: metrics, status and the resolved spec."""
         d = dataclasses.asdict(self)
         d.pop("history")
+        d.pop("model_state")
         return d
 
     def to_row(self) -> dict[str, Any]:

@@ -1,11 +1,20 @@
 """THE training loop. Every regularizer enters through its hooks; nothing here asks which one.
 
-Adam + MSE on scaled targets; validation loss each epoch through ``regularizer.predict``;
-early stopping on validation loss with patience, and the **best weights restored** (model and
-regularizer state, e.g. pruning masks, from the best epoch) before the caller evaluates.
-Only epochs after ``regularizer.settled()`` (e.g. the pruning schedule has reached its final
-sparsity) are eligible as "best" and count towards patience; before that the method being
-evaluated is not yet fully applied, so restoring such a checkpoint would misreport it.
+Adam + MSE on scaled targets; validation loss each epoch; early stopping on validation loss with
+patience, and the **best weights restored** (model and regularizer state, e.g. pruning masks,
+from the best epoch) before the caller evaluates. Only epochs after ``regularizer.settled()``
+(e.g. the pruning schedule has reached its final sparsity) are eligible as "best" and count
+towards patience; before that the method being evaluated is not yet fully applied, so
+restoring such a checkpoint would misreport it. What the loop reports about the regularizer
+after training (``FitResult.restored_metrics``, e.g. sparsity) is read *after* the restore: the
+realised state of the weights the caller evaluates, not the last epoch's.
+
+The per-epoch validation loss that drives early stopping is one deterministic pass in eval mode,
+whatever the regularizer's ``predict`` does: training is a property of the model and its
+training-time hooks only (so ``dropout[p]`` and ``mc_dropout[p]`` train the same model and
+draw the same random numbers; MC dropout differs only in how it predicts, Gal & Ghahramani
+2016). The caller scores the restored model with the regularizer's own ``predict``.
+
 Batches are drawn by indexing tensors (no DataLoader); the batch order comes from a generator
 seeded with the trial seed, so seeds vary initialisation and batch order only.
 """
@@ -33,7 +42,13 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 @dataclass
 class FitResult:
-    """Per-epoch history and where the best validation loss was."""
+    """Per-epoch history, where the best validation loss was, and what was restored.
+
+    ``start_time_ms`` / ``end_time_ms``: wall clock (ms since the epoch) when training began
+    and when the best weights were back in place; ``seconds`` the same span, monotonic.
+    ``restored_metrics`` / ``restored_tensor_sparsity``: ``regularizer.metrics()`` and
+    ``tensor_sparsity()`` of the restored state.
+    """
 
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
@@ -41,6 +56,10 @@ class FitResult:
     epochs_run: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
+    start_time_ms: int = 0
+    end_time_ms: int = 0
+    restored_metrics: dict[str, float] = field(default_factory=dict)
+    restored_tensor_sparsity: dict[str, float] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,6 +115,7 @@ def fit(
     best_state: dict[str, Any] | None = None
     bad_epochs = 0
     step = 0
+    result.start_time_ms = _now_ms()
     t_start = time.perf_counter()
     for epoch in range(1, train.epochs + 1):
         t_epoch = time.perf_counter()
@@ -119,7 +139,7 @@ def fit(
         train_loss = _mean_over_ranks(loss_sum, perm.numel(), world_size)
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}")
-        val_loss = validation_loss(inner, regularizer, data, train.batch_size, device)
+        val_loss = validation_loss(inner, None, data, train.batch_size, device)
         metrics = {
             "train_loss": train_loss,
             "val_loss": val_loss,
@@ -146,8 +166,17 @@ def fit(
     if best_state is not None:
         inner.load_state_dict(best_state["model"])
         regularizer.load_state_dict(best_state["regularizer"])
+    result.restored_metrics = {k: float(v) for k, v in regularizer.metrics().items()}
+    tensor_sparsity = getattr(regularizer, "tensor_sparsity", None)
+    if callable(tensor_sparsity):
+        result.restored_tensor_sparsity = {k: float(v) for k, v in tensor_sparsity().items()}
     result.seconds = time.perf_counter() - t_start
+    result.end_time_ms = _now_ms()
     return result
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _mean_over_ranks(total: torch.Tensor, count: int, world_size: int) -> float:
@@ -162,11 +191,12 @@ def _mean_over_ranks(total: torch.Tensor, count: int, world_size: int) -> float:
 
 def validation_loss(
     model: nn.Module,
-    regularizer: Regularizer,
+    regularizer: Regularizer | None,
     data: WindowedData,
     batch_size: int,
-    device: torch.device,
+    device: torch.device | str = "cpu",
 ) -> float:
-    """MSE on the scaled validation windows, predicted as at test time."""
+    """MSE on the scaled validation windows, predicted through ``regularizer.predict`` (as at
+    test time), or with one deterministic eval-mode pass when ``regularizer`` is ``None``."""
     y_hat = predict(model, regularizer, data.x_val, batch_size=max(batch_size, 256), device=device)
     return float(((y_hat.double() - data.y_val.double()) ** 2).mean())

@@ -1,10 +1,11 @@
 """One trial on several data-parallel workers: Ray Train ``TorchTrainer`` (Train V2) + DDP.
 
-``run_distributed_trial(spec, data, on_epoch=...)`` is what ``runtime.executor.execute`` runs for
-``spec.workers > 1``. It may be
-called from a plain driver (it starts a local Ray when none is running, and stops it again) or
-from inside a Ray Tune function trainable (Ray Train V2's pattern: the Tune trial is only the
-*driver* of a nested ``TorchTrainer.fit()``).
+``run_distributed_group(specs, data, on_epoch=...)`` is what ``runtime.executor.execute`` runs
+for ``workers > 1`` (``specs``: one spec, or several that train identically; see
+``experiment.trial.group_by_training``). It may be called from a plain driver (it starts a
+local loopback Ray when none is running, and stops it again) or from inside a Ray Tune function
+trainable (Ray Train V2's pattern: the Tune trial is only the *driver* of a nested
+``TorchTrainer.fit()``).
 
 What each of the ``spec.workers`` Ray Train workers runs (:func:`_train_worker`): the same
 :func:`synprune.experiment.train.fit` loop as a single-worker trial, on the model wrapped in
@@ -13,9 +14,9 @@ What each of the ``spec.workers`` Ray Train workers runs (:func:`_train_worker`)
 permutation, the regularizer attached to the inner module (``SynapticPruning`` with
 ``group=None``: every rank selects its masks locally and identically, no extra communication),
 validation and early stopping on the full validation split on every rank (identical weights ->
-identical decisions). Only rank 0 streams epoch metrics and builds the ``TrialResult`` (test
-metrics of the restored best weights); it reaches the caller as Ray Train V2's
-``Result.return_value`` (rank 0's return value). The caller logs it (MLflow) once.
+identical decisions). Only rank 0 streams epoch metrics and builds the ``TrialResult`` of each
+spec (metrics of the restored best weights); they reach the caller as Ray Train V2's
+``Result.return_value`` (rank 0's return value). The caller logs them (MLflow) once.
 
 Per-epoch callbacks: rank 0 puts ``(epoch, metrics)`` on a ``ray.util.queue.Queue`` (a 0-CPU
 actor); ``trainer.fit()`` runs in a helper thread while the *calling* thread drains the queue
@@ -49,9 +50,10 @@ from synprune.datasets import SeriesData, prepare_windows
 from synprune.experiment.results import TrialResult
 from synprune.experiment.spec import TrialSpec
 from synprune.experiment.train import EpochCallback, fit
-from synprune.experiment.trial import build, finish, load_series
+from synprune.experiment.trial import build, check_group, evaluate_group, load_series
+from synprune.runtime.session import ray_session
 
-__all__ = ["resource_plan", "run_distributed_trial"]
+__all__ = ["resource_plan", "run_distributed_group", "run_distributed_trial"]
 
 _POLL_S = 0.2
 
@@ -86,8 +88,8 @@ def resource_plan(
     }
 
 
-def _train_worker(config: dict[str, Any]) -> TrialResult | None:
-    """Body of every Ray Train worker: DDP + the one ``fit`` loop; rank 0 returns the result."""
+def _train_worker(config: dict[str, Any]) -> list[TrialResult] | None:
+    """Body of every Ray Train worker: DDP + the one ``fit`` loop; rank 0 returns the results."""
     import ray
     import ray.train
     import ray.train.torch
@@ -97,7 +99,8 @@ def _train_worker(config: dict[str, Any]) -> TrialResult | None:
         importlib.import_module(module)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    spec = TrialSpec.from_dict(config["spec"])
+    specs = [TrialSpec.from_dict(d) for d in config["specs"]]
+    spec = specs[0]
     if spec.train.num_threads:
         torch.set_num_threads(spec.train.num_threads)
     device = ray.train.torch.get_device() if config["use_gpu"] else torch.device("cpu")
@@ -120,7 +123,7 @@ def _train_worker(config: dict[str, Any]) -> TrialResult | None:
         return None
     backend = "nccl" if device.type == "cuda" else "gloo"
     notes = [*data.notes, f"workers={world}: Ray Train TorchTrainer, DDP over {backend}"]
-    return finish(spec, model, regularizer, windows, fitted, device, notes)
+    return evaluate_group(specs, model, regularizer, windows, fitted, device, notes)
 
 
 def run_distributed_trial(
@@ -132,10 +135,28 @@ def run_distributed_trial(
     storage_path: str | None = None,
     plugins: Sequence[str] = (),
 ) -> TrialResult:
-    """Run ``spec`` on ``spec.workers`` Ray Train workers (DDP) and return rank 0's result.
+    """One spec on ``spec.workers`` Ray Train workers; see :func:`run_distributed_group`."""
+    return run_distributed_group(
+        [spec], data, on_epoch, cpus_per_worker=cpus_per_worker,
+        storage_path=storage_path, plugins=plugins,
+    )[0]  # fmt: skip
+
+
+def run_distributed_group(
+    specs: Sequence[TrialSpec],
+    data: SeriesData | None = None,
+    on_epoch: EpochCallback | None = None,
+    *,
+    cpus_per_worker: float = 1.0,
+    storage_path: str | None = None,
+    plugins: Sequence[str] = (),
+) -> list[TrialResult]:
+    """Train ``specs`` (identical training) once on ``workers`` Ray Train workers (DDP) and
+    return rank 0's result for each spec.
 
     Args:
-        spec: the trial; ``spec.workers`` >= 1 workers (1 works too: one Ray Train worker).
+        specs: one spec, or several that train identically; ``workers`` >= 1 workers (1 works
+            too: one Ray Train worker).
         data: the loaded series (loaded here from the spec when ``None``); put in the object
             store once and shared by the workers.
         on_epoch: called in *this* thread with ``(epoch, metrics)`` as each epoch ends on
@@ -146,20 +167,36 @@ def run_distributed_trial(
         plugins: modules each worker imports first (the sweep's plugins, which register
             models / regularizers); they must be importable on the workers (PYTHONPATH).
 
-    Errors in a worker propagate (Ray Train's ``TrainingFailedError``); ``run_trial_safe``
-    turns them into a failed result as for any trial.
+    Errors in a worker propagate (Ray Train's ``TrainingFailedError``).
     """
+    if os.environ.get("RAY_TRAIN_V2_ENABLED", "1").lower() not in ("1", "true"):  # Ray's rule
+        raise RuntimeError("distributed trials need Ray Train V2: unset RAY_TRAIN_V2_ENABLED")
+    check_group(specs)
+    tmp = None if storage_path else tempfile.mkdtemp(prefix="synprune-train-")
+    try:
+        with ray_session(None, None):  # the running Ray, RAY_ADDRESS, or a local loopback one
+            return _fit_on_workers(
+                specs, data, on_epoch, cpus_per_worker, storage_path or str(tmp), plugins
+            )
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fit_on_workers(
+    specs: Sequence[TrialSpec],
+    data: SeriesData | None,
+    on_epoch: EpochCallback | None,
+    cpus_per_worker: float,
+    storage_path: str,
+    plugins: Sequence[str],
+) -> list[TrialResult]:
     import ray
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Empty, Queue
 
-    if os.environ.get("RAY_TRAIN_V2_ENABLED", "1").lower() not in ("1", "true"):  # Ray's rule
-        raise RuntimeError("distributed trials need Ray Train V2: unset RAY_TRAIN_V2_ENABLED")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False, log_to_driver=False)  # honours RAY_ADDRESS
-    tmp = None if storage_path else tempfile.mkdtemp(prefix="synprune-train-")
+    spec = specs[0]
     epochs: Any = None
     try:
         data = data if data is not None else load_series(spec)
@@ -169,7 +206,7 @@ def run_distributed_trial(
         trainer = TorchTrainer(
             _train_worker,
             train_loop_config={
-                "spec": spec.to_dict(),
+                "specs": [s.to_dict() for s in specs],
                 "data": ray.put(data),
                 "queue": epochs,
                 "use_gpu": use_gpu,
@@ -183,7 +220,7 @@ def run_distributed_trial(
             ),
             run_config=ray.train.RunConfig(
                 name=f"synprune-{spec.spec_id}-{uuid.uuid4().hex[:8]}",
-                storage_path=storage_path or tmp,
+                storage_path=storage_path,
             ),
         )
         outcome: dict[str, Any] = {}
@@ -204,21 +241,15 @@ def run_distributed_trial(
                 epoch, metrics = epochs.get(timeout=_POLL_S)
             except (Empty, _stdqueue.Empty):
                 continue
-            on_epoch(epoch, metrics)  # type: ignore[misc]
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
         thread.join()
         if "error" in outcome:
             raise outcome["error"]
-        result = outcome["result"].return_value
-        if not isinstance(result, TrialResult):
-            raise RuntimeError(f"rank 0 returned {type(result).__name__}, not a TrialResult")
-        return result
+        results = outcome["result"].return_value
+        if not (isinstance(results, list) and all(isinstance(r, TrialResult) for r in results)):
+            raise RuntimeError(f"rank 0 returned {type(results).__name__}, not TrialResults")
+        return results
     finally:
         if epochs is not None:
             epochs.shutdown()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if started:
-            ray.shutdown()
-
-
-#: the name the sweep (``synprune.runtime.sweep``) imports

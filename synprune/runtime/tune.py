@@ -2,19 +2,20 @@
 
 Arms: ``synaptic`` (final_sparsity, start_frac, end_frac, prune_every, schedule) and the dropout
 baselines ``dropout`` / ``mc_dropout`` (p) -- every arm gets the same trial budget. A Tune trial
-is one parameter set run on every tuning seed; its objective is the best validation loss
-(``TrialResult.val_loss``, scaled MSE) averaged over those seeds. The test split is never read.
-``end_frac`` is sampled as ``start_frac + end_gap * (1 - start_frac)`` so start < end always.
+is one parameter set run on every tuning seed through the one executor
+(``runtime.executor.execute``, so ``workers > 1`` runs Ray Train DDP as in a sweep, under the
+same concurrency cap); its objective is the best validation loss (``TrialResult.val_loss``,
+scaled MSE) averaged over those seeds. The test split is never read. ``end_frac`` is sampled
+as ``start_frac + end_gap * (1 - start_frac)`` so start < end always.
 
-Persistence and resuming: each (cell, arm) is one Optuna study named
-``<experiment>/<model>/<dataset>/<arm>/L<seq_len>H<horizon>`` in RDB storage
-(``[tuning].storage``, SQLite by default), handed to ``OptunaSearch(study_name=, storage=)``
-which loads it if it exists. ``--trials N`` / ``[tuning].trials`` is the **cumulative** budget
-per study: a later invocation runs only ``N - (trials already ended)`` more, so an interrupted
-tuning resumes where it stopped and a higher N extends a study. Trials an interrupted invocation
-left RUNNING are marked FAIL (user attr ``interrupted``) and do not count. The sampler seed
-depends on the study name and its trial count, so a resumed study does not replay its random
-start-up points.
+Persistence and resuming (``runtime.studies``): each (cell, arm) is one Optuna study named
+``<experiment>/<model>/<dataset>/<arm>/L<seq_len>H<horizon>``. ``--trials N`` /
+``[tuning].trials`` is the **cumulative** budget per study: a later invocation runs only
+``N - (trials already ended)`` more, so an interrupted tuning resumes where it stopped and a
+higher N extends a study.
+
+Before Ray starts, the stores, the datasets and every base spec are checked as for a sweep
+(``runtime.preflight``); Ctrl-C stops as in a sweep (``runtime.interrupt``).
 
 Output: best params per cell/arm merged into the JSON file the config's ``tuned`` key names
 (else ``<store>/tuned/<experiment>.json``) -- the file a sweep config references -- and one
@@ -25,51 +26,42 @@ params, the objective and the trial count.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import ray
-from optuna.trial import TrialState
 from ray import tune
-from ray.tune.logger import JsonLoggerCallback
 from ray.tune.search.optuna import OptunaSearch
 
 from synprune.config.loader import SweepConfig
 from synprune.config.tuning import Dim
 from synprune.experiment.spec import TrialSpec
-from synprune.runtime.sweep import data_key, load_data, ray_session, trial_resources
+from synprune.runtime.console import no_colour_reset_at_exit
+from synprune.runtime.executor import data_key, execute, max_concurrent_trials, trial_resources
+from synprune.runtime.interrupt import StopTune, graceful_sigint, requested
+from synprune.runtime.preflight import check_grid, check_store, load_data, open_tracker
+from synprune.runtime.session import experiment_lock, ray_session
+from synprune.runtime.studies import (
+    SearchSpace,
+    best_trial,
+    ended_trials,
+    open_storage,
+    retire_interrupted,
+    sampler_seed,
+    to_reg_params,
+)
+from synprune.tracking.uri import is_sqlite, store_dir
 
+if TYPE_CHECKING:
+    from synprune.tracking.writer import Tracker
 
-def to_reg_params(sampled: dict[str, Any]) -> dict[str, Any]:
-    """Sampled values -> regularizer params (``end_gap`` becomes ``end_frac``)."""
-    params = dict(sampled)
-    if "end_gap" in params:
-        start = float(params.get("start_frac", 0.0))
-        params["end_frac"] = min(1.0, start + float(params.pop("end_gap")) * (1.0 - start))
-    return params
-
-
-class SearchSpace:
-    """Define-by-run space for ``OptunaSearch`` over ``dims`` (a picklable callable: Tune
-    pickles the searcher into its experiment state)."""
-
-    def __init__(self, dims: dict[str, Dim]) -> None:
-        self.dims = dict(dims)
-
-    def __call__(self, trial: optuna.Trial) -> None:
-        for name, d in self.dims.items():
-            if d.kind == "categorical":
-                trial.suggest_categorical(name, list(d.choices))
-            elif d.kind == "int":
-                trial.suggest_int(name, int(d.low), int(d.high), log=d.log)
-            else:
-                trial.suggest_float(name, d.low, d.high, log=d.log)
+Cell = tuple[str, str, str]  # (model, dataset, arm)
 
 
 def tune_trainable(
@@ -80,13 +72,13 @@ def tune_trainable(
     seeds: tuple[int, ...],
     threads: int,
     plugins: tuple[str, ...] = (),
+    cpus_per_worker: float = 1.0,
 ) -> None:
     """One parameter set on every tuning seed; reports the mean best validation loss.
     ``data`` arrives by object reference (``tune.with_parameters`` resolves it)."""
     import torch
 
     from synprune.config.loader import import_plugins
-    from synprune.runtime.executor import execute
 
     import_plugins(plugins)
     torch.set_num_threads(threads)
@@ -98,58 +90,32 @@ def tune_trainable(
     losses = []
     for seed in seeds:
         d["seed"] = seed
-        losses.append(execute(TrialSpec.from_dict(d), data, plugins=plugins).val_loss)
+        spec = TrialSpec.from_dict(d)
+        (result,) = execute([spec], data, cpus_per_worker=cpus_per_worker, plugins=plugins)
+        losses.append(result.val_loss)
     objective = float(sum(losses) / len(losses))
     if not math.isfinite(objective):
         raise FloatingPointError(f"validation loss {objective} for {config}")
     tune.report({"objective": objective, "n_seeds": len(losses)})
 
 
-def _retire_interrupted(storage: optuna.storages.BaseStorage, study_name: str) -> None:
-    try:
-        sid = storage.get_study_id_from_name(study_name)
-    except KeyError:
-        return
-    for t in storage.get_all_trials(sid, deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+@dataclass(frozen=True)
+class TunePlan:
+    """What one ``synprune tune`` invocation tunes: one validated base spec per cell."""
+
+    seq_len: int
+    horizon: int
+    budget: int  # cumulative trials per study
+    bases: dict[Cell, TrialSpec]
+
+    def study(self, experiment: str, cell: Cell) -> str:
+        m, ds, arm = cell
+        return f"{experiment}/{m}/{ds}/{arm}/L{self.seq_len}H{self.horizon}"
 
 
-def _ended(storage: optuna.storages.BaseStorage, study_name: str) -> list[Any]:
-    try:
-        sid = storage.get_study_id_from_name(study_name)
-    except KeyError:
-        return []
-    return [
-        t
-        for t in storage.get_all_trials(sid, deepcopy=False)
-        if t.state.is_finished() and not t.user_attrs.get("interrupted")
-    ]
-
-
-def _storage(url: str) -> optuna.storages.RDBStorage:
-    if url.startswith("sqlite:///"):
-        Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    )
-
-
-def run_tuning(
-    cfg: SweepConfig,
-    tracking_uri: str,
-    *,
-    trials: int | None = None,
-    address: str | None = None,
-    num_cpus: int | None = None,
-) -> dict[str, Any]:
-    """Tune every (model, dataset) cell x arm; returns the tuned-file content."""
-    from synprune.tracking.uri import store_dir
-    from synprune.tracking.writer import RunRecord, Tracker
-
-    t = cfg.tuning
-    g = cfg.grid
-    budget = trials if trials is not None else t.trials
+def make_plan(cfg: SweepConfig, trials: int | None) -> TunePlan:
+    """The cells x arms to tune, each base spec validated (a bad value is one line)."""
+    t, g = cfg.tuning, cfg.grid
     seq_len = t.seq_len or sorted(g["seq_len"])[(len(g["seq_len"]) - 1) // 2]
     horizon = t.horizon or g["horizon"][0]
     train = dataclasses.replace(cfg.train, epochs=t.epochs) if t.epochs else cfg.train
@@ -159,7 +125,6 @@ def run_tuning(
             "nothing to tune: no grid regularizer has a [tuning.space] "
             f"(tunable: {', '.join(sorted(t.space))})"
         )
-    # validate every base spec and build every model before anything runs
     bases = {
         (m, ds, arm): cfg.spec_for(
             model=m,
@@ -174,118 +139,170 @@ def run_tuning(
         for ds in g["dataset"]
         for arm in arms
     }
-    data = load_data(list(bases.values()))
-    cfg.check_models(
-        list(bases.values()), {k.split("|")[0]: v.values.shape[1] for k, v in data.items()}
-    )
-    storage = _storage(t.storage)
+    budget = trials if trials is not None else t.trials
+    return TunePlan(seq_len=seq_len, horizon=horizon, budget=budget, bases=bases)
+
+
+def run_tuning(
+    cfg: SweepConfig,
+    tracking_uri: str,
+    *,
+    trials: int | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+) -> dict[str, Any]:
+    """Tune every (model, dataset) cell x arm; returns the tuned-file content (``_path``: where
+    it was written; ``_interrupted``: True after Ctrl-C, with the cells done so far)."""
+    check_store(tracking_uri)
+    if is_sqlite(cfg.tuning.storage):
+        check_store(cfg.tuning.storage, what="[tuning].storage")
+    plan = make_plan(cfg, trials)
+    specs = list(plan.bases.values())
+    data = load_data(specs)
+    check_grid(cfg, specs, data)
+    storage = open_storage(cfg.tuning.storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     out_path = cfg.tuned_path or store_dir(tracking_uri) / "tuned" / f"{cfg.experiment}.json"
-    doc = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    doc = _tuned_doc(cfg, plan, out_path)
+    interrupted = False
+    try:
+        with (
+            graceful_sigint(),
+            experiment_lock(store_dir(tracking_uri), f"{cfg.experiment}-tune"),
+        ):
+            tracker = open_tracker(tracking_uri, f"{cfg.experiment}-tune")
+            with ray_session(address, num_cpus):
+                _tune_cells(cfg, plan, data, storage, tracker, doc, store_dir(tracking_uri))
+            left = tracker.flush(timeout=60)
+            if left:
+                print(f"warning: {left} tune run(s) wait in {tracker.spool_dir} "
+                      f"({tracker.last_error})")  # fmt: skip
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        no_colour_reset_at_exit()
+        _write_json(out_path, doc)
+    doc["_path"] = str(out_path)
+    doc["_interrupted"] = interrupted or requested()
+    return doc
+
+
+def _tuned_doc(cfg: SweepConfig, plan: TunePlan, out_path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(out_path.read_text()) if out_path.is_file() else {}
     doc.update(
         version=1,
         experiment=cfg.experiment,
-        seq_len=seq_len,
-        horizon=horizon,
+        seq_len=plan.seq_len,
+        horizon=plan.horizon,
         objective="best validation loss (scaled MSE), mean over tuning seeds",
-        seeds=list(t.seeds),
-        storage=t.storage,
+        seeds=list(cfg.tuning.seeds),
+        storage=cfg.tuning.storage,
     )
-    cells: dict[str, Any] = doc.setdefault("tuned", {})
-    tracker = Tracker(tracking_uri, f"{cfg.experiment}-tune")
-    threads = cfg.resources.threads
-    with ray_session(address, num_cpus):
-        refs: dict[str, Any] = {}
-        for (m, ds, arm), base in bases.items():
-            key = data_key(base)
-            if key not in refs:
-                refs[key] = ray.put(data[key])
-            study = f"{cfg.experiment}/{m}/{ds}/{arm}/L{seq_len}H{horizon}"
-            _retire_interrupted(storage, study)
-            todo = budget - len(_ended(storage, study))
-            print(
-                f"tune {m} {ds} {arm}: study {study!r}, "
-                + (f"{todo} trial(s) to run" if todo > 0 else "budget reached"),
-                flush=True,
-            )
-            if todo > 0:
-                _run_study(
-                    cfg,
-                    study,
-                    storage,
-                    base,
-                    refs[key],
-                    t.space[arm],
-                    todo,
-                    threads,
-                    store_dir(tracking_uri),
-                )
-            ended = _ended(storage, study)
-            done = [x for x in ended if x.state == TrialState.COMPLETE]
-            if not done:
-                print(f"tune {m} {ds} {arm}: no trial completed", flush=True)
-                continue
-            best = min(done, key=lambda x: x.value)
-            params = to_reg_params(best.params)
-            cells.setdefault(m, {}).setdefault(ds, {})[arm] = {
-                "params": params,
-                "objective": best.value,
-                "trials": len(ended),
-                "study": study,
-            }
-            print(
-                f"tune {m} {ds} {arm}: best objective {best.value:.5g} after {len(ended)} "
-                f"trials: {json.dumps(params)}",
-                flush=True,
-            )
-            tracker.write(
-                RunRecord(
-                    kind="tune",
-                    run_name=f"tune-{m}-{ds}-{arm}",
-                    status="finished",
-                    tags={
-                        "model": m,
-                        "dataset": ds,
-                        "regularizer": arm,
-                        "study": study,
-                        "seq_len": str(seq_len),
-                        "horizon": str(horizon),
-                    },
-                    params={k: str(v) for k, v in params.items()},
-                    metrics={"objective": best.value, "n_trials": len(ended)},
-                )
-            )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out_path)
-    left = tracker.flush(timeout=60)
-    if left:
-        print(f"warning: {left} tune run(s) wait in {tracker.spool_dir} ({tracker.last_error})")
-    doc["_path"] = str(out_path)
+    doc.setdefault("tuned", {})
     return doc
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _tune_cells(
+    cfg: SweepConfig,
+    plan: TunePlan,
+    data: dict[str, Any],
+    storage: optuna.storages.RDBStorage,
+    tracker: Tracker,
+    doc: dict[str, Any],
+    store: Path,
+) -> None:
+    """Top up each cell's study to the budget, then record its best parameters."""
+    cap = max_concurrent_trials(cfg.resources, cfg.tuning.max_concurrent)
+    refs: dict[str, Any] = {}
+    for cell, base in plan.bases.items():
+        if requested():
+            return
+        key = data_key(base)
+        if key not in refs:
+            refs[key] = ray.put(data[key])
+        study = plan.study(cfg.experiment, cell)
+        retire_interrupted(storage, study)
+        todo = plan.budget - len(ended_trials(storage, study))
+        m, ds, arm = cell
+        print(
+            f"tune {m} {ds} {arm}: study {study!r}, "
+            + (f"{todo} trial(s) to run" if todo > 0 else "budget reached"),
+            flush=True,
+        )
+        if todo > 0:
+            _run_study(cfg, study, storage, base, refs[key], todo, cap, store)
+        _record_best(cfg, plan, cell, storage, tracker, doc)
+
+
+def _record_best(
+    cfg: SweepConfig,
+    plan: TunePlan,
+    cell: Cell,
+    storage: optuna.storages.RDBStorage,
+    tracker: Tracker,
+    doc: dict[str, Any],
+) -> None:
+    from synprune.tracking.writer import RunRecord
+
+    m, ds, arm = cell
+    study = plan.study(cfg.experiment, cell)
+    best = best_trial(storage, study)
+    n = len(ended_trials(storage, study))
+    if best is None:
+        print(f"tune {m} {ds} {arm}: no trial completed", flush=True)
+        return
+    objective = float(best.value or 0.0)
+    params = to_reg_params(best.params)
+    doc["tuned"].setdefault(m, {}).setdefault(ds, {})[arm] = {
+        "params": params,
+        "objective": objective,
+        "trials": n,
+        "study": study,
+    }
+    print(
+        f"tune {m} {ds} {arm}: best objective {objective:.5g} after {n} trials: "
+        f"{json.dumps(params)}",
+        flush=True,
+    )
+    tags = {"model": m, "dataset": ds, "regularizer": arm, "study": study}
+    tags |= {"seq_len": str(plan.seq_len), "horizon": str(plan.horizon)}
+    tracker.write(
+        RunRecord(
+            kind="tune",
+            run_name=f"tune-{m}-{ds}-{arm}",
+            status="finished",
+            tags=tags,
+            params={k: str(v) for k, v in params.items()},
+            metrics={"objective": objective, "n_trials": n},
+        )
+    )
 
 
 def _run_study(
     cfg: SweepConfig,
     study: str,
-    storage: Any,
+    storage: optuna.storages.RDBStorage,
     base: TrialSpec,
     data_ref: Any,
-    dims: dict[str, Dim],
     todo: int,
-    threads: int,
+    cap: int | None,
     store: Path,
 ) -> None:
-    n_before = len(_ended(storage, study))
-    seed = int(hashlib.sha256(f"{study}#{n_before}".encode()).hexdigest()[:8], 16)
+    dims: dict[str, Dim] = dict(cfg.tuning.space[base.regularizer.name])
     searcher = OptunaSearch(
         space=SearchSpace(dims),
         metric="objective",
         mode="min",
         study_name=study,
         storage=storage,
-        seed=seed,
+        seed=sampler_seed(study, len(ended_trials(storage, study))),
     )
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -293,25 +310,22 @@ def _run_study(
             base=base.to_dict(),
             data=data_ref,
             seeds=cfg.tuning.seeds,
-            threads=threads,
+            threads=cfg.resources.threads,
             plugins=cfg.plugins,
+            cpus_per_worker=cfg.resources.cpu,
         ),
         trial_resources(cfg.resources),
     )
-    name = study.replace("/", "_")
     tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            num_samples=todo,
-            max_concurrent_trials=cfg.tuning.max_concurrent or None,
-            reuse_actors=True,
+            search_alg=searcher, num_samples=todo, max_concurrent_trials=cap, reuse_actors=True
         ),
         run_config=tune.RunConfig(
-            name=f"{name}-{int(time.time())}",
+            name=f"{study.replace('/', '_')}-{int(time.time())}",
             storage_path=str(store / "ray-tune"),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=cfg.tuning.max_failures),
-            callbacks=[JsonLoggerCallback()],
+            callbacks=[StopTune()],
         ),
     ).fit()

@@ -1,0 +1,163 @@
+"""The Ray session of a sweep / tune driver, its locks and its Ray storage.
+
+Loopback only: a Ray this module starts binds every server (GCS, raylet, object manager,
+workers, agents) to 127.0.0.1. Ray 2.60 binds its gRPC servers to all interfaces unless the
+node's IP is the loopback address, and ``ray.init(_node_ip_address="127.0.0.1")`` is rewritten
+to the machine's outward IP by ``services.resolve_ip_for_localhost`` unless
+``ray_constants.ENABLE_RAY_CLUSTER`` is false -- the switch ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``
+sets (read once, when ``ray`` is imported). So the session sets that variable (for every
+process Ray starts) and the already-imported constant (for this driver) while it runs, and
+passes the loopback node IP. A Ray the caller started, or one at ``address`` / ``RAY_ADDRESS``,
+is used as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from synprune.config.loader import Resources
+from synprune.errors import ConfigError
+
+RAY_STORAGE_ENV = "SYNPRUNE_RAY_STORAGE"
+LOOPBACK = "127.0.0.1"
+_LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_QUIET_ENV = {
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9",
+}
+
+
+def remote_address(address: str | None) -> str | None:
+    """The Ray cluster to connect to (``address`` or ``RAY_ADDRESS``), None = start one."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
+    """Connect to ``address`` / RAY_ADDRESS, or start a private local Ray on 127.0.0.1; shut
+    down only what this call started (a Ray the caller initialised is left alone)."""
+    import ray
+
+    for k, v in _QUIET_ENV.items():
+        os.environ.setdefault(k, v)
+    # our own progress lines replace Tune's end-of-run "Trials did not complete" error log
+    logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)
+    if ray.is_initialized():
+        yield
+        return
+    kw: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": "ERROR",
+        "configure_logging": True,
+    }
+    address = remote_address(address)
+    if address:
+        ray.init(address=address, **kw)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+        return
+    with _loopback_only():
+        ray.init(num_cpus=num_cpus or os.cpu_count(), _node_ip_address=LOOPBACK, **kw)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    import ray._private.ray_constants as ray_constants
+
+    old_env = os.environ.get(_LOCAL_ONLY_ENV)
+    old_flag = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_LOCAL_ONLY_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(_LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[_LOCAL_ONLY_ENV] = old_env
+
+
+def check_gpus(res: Resources, where: Path | str, remote: bool) -> None:
+    """Refuse a GPU request a local Ray cannot meet; on a remote cluster only warn (an
+    autoscaler may add GPU nodes)."""
+    import ray
+
+    need = res.gpu
+    if need and ray.cluster_resources().get("GPU", 0) < need:
+        msg = f"{where}: [resources].gpu={need} but this Ray cluster has no such GPU"
+        if not remote:
+            raise ConfigError(msg + " (set gpu = 0 on a CPU-only machine)")
+        print(f"warning: {msg}; trials wait until the autoscaler adds one", flush=True)
+
+
+# -- locks -----------------------------------------------------------------------------------
+@contextmanager
+def experiment_lock(store: Path, experiment: str) -> Iterator[None]:
+    """One driver per (store, experiment): the kernel drops the lock if the driver dies."""
+    store.mkdir(parents=True, exist_ok=True)
+    path = store / f".{experiment}.lock"
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(
+                f"another synprune driver is running experiment {experiment!r} on this "
+                f"store (lock {path})"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def store_lock(store: Path) -> Iterator[None]:
+    """Serialises creating / migrating a store among drivers on this machine (two MLflow
+    clients initialising one new SQLite file at once race in its schema migration)."""
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / ".store.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# -- Ray storage -----------------------------------------------------------------------------
+def ray_storage(store: Path) -> str:
+    """Ray Tune's storage: ``$SYNPRUNE_RAY_STORAGE`` (path or URI), else ``<store>/ray``."""
+    value = os.environ.get(RAY_STORAGE_ENV, "").strip()
+    if not value:
+        return str(store / "ray")
+    return value if "://" in value else str(Path(value).expanduser().absolute())
+
+
+def remove_experiment(path: str) -> None:
+    """Delete an old experiment folder (local path or pyarrow URI); absent is fine."""
+    if "://" not in path:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    import pyarrow.fs
+
+    fs, fs_path = pyarrow.fs.FileSystem.from_uri(path)
+    with contextlib.suppress(FileNotFoundError, OSError):
+        fs.delete_dir(fs_path)
