@@ -21,6 +21,9 @@ Schema (every key optional unless marked; unknown keys are refused)::
     [sweep]                         # max_failures (Ray retries per trial), max_concurrent
     [tuning]                        # see synprune.config.tuning
 
+A trial's regularizer params: its table(s) < the tuned file's entry for (model, dataset,
+regularizer) < its swept / extra-arm fields.
+
 Values are validated by ``TrialSpec`` and the component constructors only (issue 11); this
 module adds the file and the key to their ``FieldError`` (``x.toml: [regularizers.synaptic].
 final_sparsity=1.2 is invalid; allowed: a number in [0, 1)``). Loading expands the whole grid,

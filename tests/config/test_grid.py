@@ -272,3 +272,21 @@ def test_swept_fields_do_not_change_spec_id_but_change_the_fingerprint(tmp_path:
     assert len(fixed.fingerprint) == 16
     more = load(tmp_path, 'regularizer = ["synaptic", "none"]\n', name="d.toml")
     assert more.fingerprint != fixed.fingerprint
+
+
+def test_swept_fields_win_over_the_tuned_file(tmp_path: Path) -> None:
+    tuned = '{"tuned": {"lstm": {"synthetic": {"synaptic": {"params": '
+    tuned += '{"final_sparsity": 0.55, "prune_every": 7}}}}}}'
+    (tmp_path / "t.json").write_text(tuned)
+    p = tmp_path / "g.toml"
+    p.write_text(
+        'tuned = "t.json"\n'
+        + HEAD
+        + 'regularizer = ["synaptic"]\nregularizers.synaptic.final_sparsity = [0.2]\n'
+        + TABLES
+    )
+    specs = load_config(p).specs()
+    lstm = [s.regularizer.params for s in specs if s.model.name == "lstm"]
+    rnn = [s.regularizer.params for s in specs if s.model.name == "rnn"]
+    assert {(x["final_sparsity"], x["prune_every"]) for x in lstm} == {(0.2, 7)}
+    assert {(x["final_sparsity"], x["prune_every"]) for x in rnn} == {(0.2, 3)}
