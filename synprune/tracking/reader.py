@@ -68,8 +68,8 @@ def _run_rows_to_frame(
             f"{int(arm.isna().sum())} run(s) without an '{ARM}' tag (written before arms "
             "existed): their arm is the regularizer"
         )
-    df["arm"] = arm.fillna(df["regularizer"]).astype(str)
-    df["error"] = df[ERROR_TAG].fillna("") if ERROR_TAG in df.columns else ""
+    df["arm"] = arm.astype(object).fillna(df["regularizer"]).astype(str)
+    df["error"] = df[ERROR_TAG].astype(object).fillna("") if ERROR_TAG in df.columns else ""
     finished = df[STATUS] == FINISHED
     if metric not in df.columns or df.loc[finished, metric].isna().all():
         raise ConfigError(f"unknown --metric '{metric}': no finished run in {source} logged it")
