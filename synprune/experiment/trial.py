@@ -18,6 +18,7 @@ import torch
 
 from synprune.datasets import SeriesData, WindowedData, load_dataset, prepare_windows
 from synprune.experiment.evaluate import evaluate_split
+from synprune.experiment.model_state import encode_model_state
 from synprune.experiment.results import TrialResult
 from synprune.experiment.spec import TrialSpec, thaw
 from synprune.experiment.train import (
@@ -150,9 +151,14 @@ def evaluate_group(
                 start_time_ms=fitted.start_time_ms,
                 end_time_ms=fitted.end_time_ms,
                 shares_training_with=",".join(others),
+                model_state=encode_model_state(model, reg, windows),  # for the driver to log
                 history=[dict(h) for h in fitted.history],
                 notes=[*notes, *([f"trained once with {', '.join(others)}"] if others else [])],
-                **test,
+                test_mae=test["test_mae"],
+                test_rmse=test["test_rmse"],
+                test_mse=test["test_mse"],
+                naive_mae=test["naive_mae"],
+                naive_rmse=test["naive_rmse"],
             )
         )
     return out

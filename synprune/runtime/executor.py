@@ -61,6 +61,7 @@ def results_payload(results: Sequence[TrialResult]) -> str:
     for r in results:
         d = r.to_json()
         d["history"] = r.history
+        d["model_state"] = r.model_state  # the trained model, for the driver to log
         out.append(d)
     return json.dumps(out, default=str)
 
