@@ -17,6 +17,13 @@ data, Adam) dense vs with ``SynapticPruning(prune_every=10)`` active for the who
 (worst case: an update every 10 steps); dense and pruned alternate every 10 batches, the
 median epoch is reported.
 
+Part 3 -- scores and caps side by side (issue 10): one mask update 50 % -> 70 % (masks
+already present, so the active-weight compaction is included) of the same fresh copies with
+``score="magnitude"``, ``score="lamp"`` (Lee et al. 2021: one sort per tensor) and
+``score="magnitude", max_tensor_sparsity=0.75`` (water-filling), interleaved per repetition;
+ratios to magnitude are printed. The head's weights are scaled by 0.05 first, so that
+magnitude pruning would take all of the head and the cap really binds (two passes).
+
 Targets (issue 2): 2 M update <= 0.5x torch.prune; pruning overhead <= 5 % of an epoch.
 This script prints figures and asserts nothing.
 """
@@ -103,6 +110,38 @@ def time_update(
     return {"n": n, **{k: statistics.median(v) for k, v in times.items()}}
 
 
+VARIANTS: dict[str, dict[str, object]] = {
+    "magnitude": {},
+    "lamp": {"score": "lamp"},
+    "magnitude+cap0.75": {"max_tensor_sparsity": 0.75},
+}
+
+
+def time_variants(
+    make: Callable[[], nn.Module], device: torch.device, reps: int, warmup: int
+) -> dict[str, float]:
+    """Median time of one update 50 % -> 70 % per variant (fresh copy each, interleaved)."""
+    base = make().to(device)
+    with torch.no_grad():
+        base.head.weight.mul_(0.05)  # type: ignore[union-attr]  # the cap binds on the head
+    times: dict[str, list[float]] = {k: [] for k in VARIANTS}
+    for rep in range(warmup + reps):
+        for name, kw in VARIANTS.items():
+            m = copy.deepcopy(base)
+            pr = SynapticPruning(m, 0.7, start_step=1, end_step=2, initial_sparsity=0.5,
+                                 prune_every=1, **kw)  # type: ignore[arg-type]  # fmt: skip
+            pr.step()  # dense -> 50 % (not timed)
+            sync(device)
+            t0 = time.perf_counter()
+            pr.step()  # 50 % -> 70 %
+            sync(device)
+            if rep >= warmup:
+                times[name].append(time.perf_counter() - t0)
+            assert pr.num_masked == int(0.7 * pr.num_prunable + 1e-9)
+            pr.remove()
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def time_epochs(
     device: torch.device, batches: int, epochs: int, prune_every: int = 10
 ) -> dict[str, float]:
@@ -186,6 +225,15 @@ def main() -> None:
             f"{r['total'] * 1e3:>16.2f}{r['update'] / r['torch']:>11.2f}"
             f"{r['total'] / r['torch']:>13.2f}"
         )
+
+    print("\nOne mask update 50 % -> 70 % by score / cap (median of", reps, "fresh copies, ms)")
+    names = list(VARIANTS)
+    print(f"{'model':<18}" + "".join(f"{n:>19}" for n in names)
+          + "".join(f"{n + '/mag':>22}" for n in names[1:]))  # fmt: skip
+    for label, make in SIZES.items():
+        r = time_variants(make, device, reps, warmup)
+        print(f"{label:<18}" + "".join(f"{r[n] * 1e3:>19.2f}" for n in names)
+              + "".join(f"{r[n] / r['magnitude']:>22.2f}" for n in names[1:]))  # fmt: skip
 
     print(f"\nEpoch of LSTM-64 forecaster ({batches} batches of 32 x 30 x 5, Adam), median of "
           f"{epochs} epochs (interleaved every 10 batches)")  # fmt: skip

@@ -64,7 +64,8 @@ class OptimizerWatch:
 
     ``holds(opt)`` is O(param groups) once cached; the cache is refreshed when the number of
     parameters of ``opt`` changes (``add_param_group``). ``fresh(opt)`` is True the first time
-    it is asked about a holding optimizer (to zero its state once).
+    it is asked about a holding optimizer (to zero its state once). ``keep(opt)`` holds an
+    optimizer strongly (one handed over explicitly), listed first by ``optimizers()``.
     """
 
     def __init__(self, params: Sequence[torch.Tensor]) -> None:
@@ -73,6 +74,11 @@ class OptimizerWatch:
             weakref.WeakKeyDictionary()
         )
         self._seen: weakref.WeakSet[torch.optim.Optimizer] = weakref.WeakSet()
+        self._kept: list[torch.optim.Optimizer] = []
+
+    def keep(self, opt: torch.optim.Optimizer) -> None:
+        if self.holds(opt) and not any(o is opt for o in self._kept):
+            self._kept.append(opt)
 
     def holds(self, opt: torch.optim.Optimizer) -> bool:
         n = sum(len(g["params"]) for g in opt.param_groups)
@@ -89,5 +95,6 @@ class OptimizerWatch:
         return True
 
     def optimizers(self) -> list[torch.optim.Optimizer]:
-        """The live optimizers seen holding the parameters."""
-        return [o for o, (_, found) in list(self._cache.items()) if found]
+        """The kept optimizers, then the other live ones seen holding the parameters."""
+        seen = [o for o, (_, found) in list(self._cache.items()) if found]
+        return self._kept + [o for o in seen if not any(o is k for k in self._kept)]

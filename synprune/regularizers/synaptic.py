@@ -65,16 +65,12 @@ class SynapticPruning:
     Masks are applied in place on the real parameters (no ``weight_orig`` reparametrisation:
     ``state_dict`` keys, ``deepcopy`` and cuDNN RNN flat weights are unaffected). Masked weights
     stay exactly zero through every ``optimizer.step()`` of *any* optimizer holding pruned
-    parameters, whether or not it was handed to the pruner and whenever it was created: their
-    gradients are zeroed by a post-accumulate-grad hook (so gradient clipping sees zeros too);
-    torch's process-wide optimizer step hooks (:mod:`~.optim_hooks`, held weakly) zero the
-    masked gradients again just before and re-apply the masks just after every step of an
-    optimizer holding pruned parameters (also under DDP, which rewrites ``.grad`` after
-    accumulation); the matching entries of every optimizer state tensor shaped like the
-    parameter (``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``momentum_buffer``, ...) are
-    zeroed the first time an optimizer steps and whenever masks grow; and ``step()``
-    re-applies the masks. ``optimizer=`` / :meth:`attach_optimizer` are optional: they only
-    zero that optimizer's state right away.
+    parameters, handed to the pruner or not, created before it or after: a post-accumulate-grad
+    hook zeroes their gradients (so clipping sees zeros); torch's process-wide step hooks
+    (:mod:`~.optim_hooks`) zero them again just before (DDP rewrites ``.grad``) and re-apply
+    the masks just after each such step; entries of optimizer state shaped like the parameter
+    (``exp_avg``, ``exp_avg_sq``, ``momentum_buffer``, ...) are zeroed at an optimizer's first
+    step and whenever masks grow. ``optimizer=`` / :meth:`attach_optimizer` are optional.
 
     Attributes: ``sparsity`` (masked / N, all prunable tensors together), ``masks``
     (``dict[name, BoolTensor]`` keyed by ``model.named_parameters()`` names, **True = kept /
@@ -138,10 +134,11 @@ class SynapticPruning:
         self._n_total = sharding.global_sum(sum(self._sizes), self.group)
         self._n_masked = 0  # global
         self._step = 0
-        scoring.check_cap_feasible(
-            self.max_tensor_sparsity, self._sizes, self.final_sparsity, self._n_total,
-            self.target_count(self.final_sparsity),
-        )  # fmt: skip
+        if self.max_tensor_sparsity < 1.0:  # not sharded here: local sizes are global
+            scoring.check_cap_feasible(
+                self.max_tensor_sparsity, self._sizes, self.final_sparsity, self._n_total,
+                self.target_count(self.final_sparsity),
+            )  # fmt: skip
         self._watch = OptimizerWatch(self._params)
         # Every hook reaches the pruner through a weak reference (a closure over `self` held by
         # a parameter's C++ hook table would keep pruner and model alive forever); all of them
@@ -190,6 +187,12 @@ class SynapticPruning:
     def parameter_names(self) -> list[str]:
         return list(self._names)
 
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Optimizers holding pruned parameters: those attached (held strongly), then those
+        met at a step (held weakly: listed while they live)."""
+        return self._watch.optimizers()
+
     def target_sparsity(self, step: int | None = None) -> float:
         """Scheduled sparsity at ``step`` (default: the current step); 0 before start_step."""
         step = self._step if step is None else step
@@ -217,9 +220,11 @@ class SynapticPruning:
         self._applied = False
 
     def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
-        """Zero ``optimizer``'s state of masked weights now (optional: the global step hooks
-        find every optimizer holding pruned parameters at its first step anyway)."""
+        """Zero ``optimizer``'s state of masked weights now and keep a (strong) reference to it
+        (optional: the global step hooks find every optimizer holding pruned parameters at its
+        first step anyway)."""
         if self._watch.holds(optimizer):
+            self._watch.keep(optimizer)
             self._watch.fresh(optimizer)
             self._zero_optimizer_state([optimizer])
 

@@ -145,7 +145,7 @@ def _pipeline_fit(rank: int, world: int) -> dict[str, Any]:
     fitted = fit(ddp, reg, windows, train, seed=0, rank=rank, world_size=world, attach_to=model)
     pruner = reg.pruner
     assert pruner is not None
-    out = _pruner_state(model, pruner, pruner._optimizers[0])
+    out = _pruner_state(model, pruner, pruner.optimizers[0])
     out.update(
         history=[(h["train_loss"], h["val_loss"], h["sparsity"]) for h in fitted.history],
         target_count=pruner.target_count(pruner.sparsity),

@@ -79,6 +79,20 @@ def test_adam_moments_would_move_masked_weights_without_the_hooks(
     assert torch.any(model[0].weight[~keep] != 0)
 
 
+def test_optimizers_lists_attached_strongly_and_met_weakly(mlp: Callable[..., nn.Module]) -> None:
+    model = mlp()
+    attached = torch.optim.SGD(model.parameters(), lr=0.1)
+    pr = SynapticPruning(model, 0.5, start_step=0, end_step=1, optimizer=attached)
+    late = torch.optim.Adam(model.parameters())
+    assert pr.optimizers == [attached]
+    model(torch.randn(4, 6)).sum().backward()
+    late.step()  # met at its first step
+    assert pr.optimizers == [attached, late]
+    del late
+    gc.collect()
+    assert pr.optimizers == [attached]  # the pruner never keeps a met optimizer alive
+
+
 def test_unrelated_optimizers_are_left_alone(mlp: Callable[..., nn.Module]) -> None:
     model, other = mlp(), mlp(seed=1)
     pr = SynapticPruning(model, 0.5, start_step=0, end_step=1, initial_sparsity=0.5)
