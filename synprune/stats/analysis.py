@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synprune.stats.arms import swept_fields
 from synprune.stats.cells import cell_table, sensitivity_data
 from synprune.stats.headline import Headline, headline, naive_ratios
 from synprune.stats.integrity import Failures, split_failures
@@ -192,6 +193,12 @@ def analyze(
         )
     avg = average_ranks(m)
     groups = cd_groups(avg, overall.cd) if overall is not None else []
+    sensitivity = sensitivity_data(usable, metric)
+    if sensitivity.empty and "arm" in usable.columns and swept_fields(usable["arm"].unique()):
+        notes.append(
+            "arms sweep a field, but the sensitivity figure needs a numeric swept field and an "
+            "arm named 'none' in the same blocks: not drawn"
+        )
     families = None
     if treat != FAMILY and FAMILY in usable.columns:
         families = dict(zip(usable[treat].astype(str), usable[FAMILY].astype(str)))
@@ -212,7 +219,7 @@ def analyze(
         failures=failures,
         selection=selection,
         cells=cell_table(usable, metric, blocks, naive) if "arm" in usable.columns else None,
-        sensitivity=sensitivity_data(usable, metric),
+        sensitivity=sensitivity,
         wilcoxon_scale=scale,
         naive=naive,
     )

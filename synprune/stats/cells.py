@@ -2,7 +2,8 @@
 
 * :func:`cell_table`: for each block and arm, the mean of the metric over seeds with a 95 %
   Student-t confidence interval, mean ± t_{0.975, n−1} · s / √n (s the sample standard
-  deviation, n the seeds; no interval for n = 1), and the naive forecast's value beside it.
+  deviation, n the seeds; no interval for n = 1; Student 1908, "The probable error of a mean",
+  Biometrika 6:1-25), and the naive forecast's value beside it.
 * :func:`sensitivity_data`: the metric of each swept arm relative to the arm ``none`` of the
   same block, paired by seed (ratio_s = arm_s / none_s), averaged per seed over the blocks of a
   (dataset, model) panel (e.g. over seq_len), then mean and 95 % t-interval over seeds.
@@ -100,8 +101,10 @@ def sensitivity_data(rows: pd.DataFrame, metric: str, baseline: str = BASELINE) 
     xfield = {}
     for fam, fields in swept.items():
         labels = [a for a in ok["arm"].unique() if parse_arm(a).family == fam]
-        numeric = [
-            f for f in fields if all(as_number(parse_arm(a).get(f)) is not None for a in labels)
+        numeric = [  # fields whose values are numbers wherever an arm sets them
+            f
+            for f in fields
+            if all(as_number(v) is not None for a in labels if (v := parse_arm(a).get(f)))
         ]
         if numeric:
             xfield[fam] = numeric[0]
@@ -119,6 +122,7 @@ def sensitivity_data(rows: pd.DataFrame, metric: str, baseline: str = BASELINE) 
         ",".join(f"{k}={v}" for k, v in parse_arm(a).fields if k != f) or ""
         for a, f in zip(arms["arm"], arms["field"])
     ]
+    arms = arms[arms["x"].notna()]  # an arm of the family that does not set the x field
     cand = ok.merge(arms, on="arm", how="inner")
     cand = cand.groupby([*key, "arm"], observed=True)[metric].mean().reset_index()
     paired = cand.merge(base.reset_index(), on=key, how="inner")

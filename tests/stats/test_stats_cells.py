@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synprune.stats.analysis import analyze
 from synprune.stats.arms import parse_arm, swept_fields
 from synprune.stats.cells import cell_table, sensitivity_data, t_interval, wide_cells
 from synprune.stats.ranking import tied_positions
@@ -85,6 +86,12 @@ def test_sensitivity_is_seed_paired_then_averaged_over_blocks() -> None:
     # no swept field (one dropout arm) or no 'none' arm: nothing to draw
     assert sensitivity_data(rows[rows.arm != "dropout[p=0.3]"], "test_mae").empty
     assert sensitivity_data(_rows()[lambda d: d.arm != "none"], "test_mae").empty
+    # an arm of the family that does not set the swept field has no x: left out
+    bare = _rows()[lambda d: d.arm == "dropout[p=0.3]"].assign(arm="dropout")
+    both = sensitivity_data(pd.concat([_rows(), bare]), "test_mae")
+    assert both["arm"].tolist() == ["dropout[p=0.1]", "dropout[p=0.3]"]
+    note = analyze(_rows()[lambda d: d.arm != "none"], "test_mae").notes
+    assert any("sensitivity figure needs" in n for n in note)
 
 
 def test_tied_positions() -> None:

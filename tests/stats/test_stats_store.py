@@ -131,6 +131,11 @@ def test_sql_fast_path_equals_mlflow_api(store: str, tmp_path: Path) -> None:
     fast, api = (pd.read_csv(tmp_path / d / "trials.csv").sort_values("run_id") for d in "fa")
     pd.testing.assert_frame_equal(fast.reset_index(drop=True), api.reset_index(drop=True))
     assert fast["config_id"].nunique() == 5 + 5 + 2  # one per (dataset, arm): seeds share it
+    # the frozen trials.csv reproduces the analysis, failures included
+    assert stats("--from-csv", tmp_path / "f" / "trials.csv", "--out", tmp_path / "csv") == 0
+    for name in ("ranking.csv", "failures.csv", "cells.csv"):
+        want, got = (pd.read_csv(tmp_path / d / name) for d in ("f", "csv"))
+        pd.testing.assert_frame_equal(want, got)
 
 
 @pytest.mark.parametrize("api", [False, True])
