@@ -146,7 +146,8 @@ def fit(
             "epoch_seconds": time.perf_counter() - t_epoch,
             **regularizer.metrics(),
         }
-        result.history.append({"epoch": float(epoch), **metrics})
+        per_tensor = {f"sparsity/{k}": float(v) for k, v in regularizer.tensor_sparsity().items()}
+        result.history.append({"epoch": float(epoch), **metrics, **per_tensor})
         result.epochs_run = epoch
         if not regularizer.settled():
             pass  # schedule still running: no best checkpoint, no early stop yet
