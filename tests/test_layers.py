@@ -13,17 +13,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "synprune"
 
 # top -> bottom; a module may import only from its own package or a LOWER layer
 LAYERS: dict[str, int] = {
-    "cli": 8,
-    "runtime": 7,
-    "tracking": 6,
-    "config": 5,
-    "stats": 4,
-    "experiment": 3,
-    "models": 2,
-    "datasets": 2,
-    "regularizers": 1,
+    "cli": 9,
+    "runtime": 8,
+    "tracking": 7,
+    "config": 6,
+    "stats": 5,
+    "experiment": 4,
+    "models": 3,
+    "datasets": 3,
+    "regularizers": 2,
+    "registry": 1,
     "errors": 0,
-    "registry": 0,
 }
 HEAVY = ("ray", "mlflow", "optuna")
 LIGHT = ("experiment", "stats", "models", "datasets", "regularizers", "errors", "registry")
@@ -41,11 +41,21 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(path: Path, module: str) -> list[tuple[str, int]]:
-    """Every imported module name (top-level and lazy, inside functions) with its line."""
+    """Every imported module name (top-level and lazy, inside functions) with its line;
+    imports only for type checkers are left out."""
     tree = ast.parse(path.read_text(), str(path))
+    typing_only = {  # `if TYPE_CHECKING:` imports never run
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
     found = []
     pkg = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found += [(a.name, node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom):

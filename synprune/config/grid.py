@@ -20,6 +20,11 @@
     early_stop_during_schedule = true # train sweeps) only; its fields (one value or a list)
     final_sparsity = 0.8              # label the arm like swept fields
 
+    [[grid.cut]]                      # fewer windows / seeds for costly cells: grid points
+    where = { model = "patchtst", dataset = "air_quality" }   # matching every `where` key
+    seq_len = [14]                    # keep only these values of the other axes (seq_len,
+    seed = [0, 1]                     # horizon, seed); arms are never cut within a block
+
 Rules. A field swept under ``regularizers.<name>`` multiplies the trials of the regularizer
 named exactly ``<name>`` on the axis: ``none`` is never repeated, and a composite ``a+b`` is
 swept only through its own key (``regularizers."a+b".a.FIELD``) -- a composite takes each
@@ -93,12 +98,30 @@ class Point:
         return f"{self.arm.regularizer}[{inner}]"
 
 
+_CUT_WHERE = ("model", "dataset", "seq_len", "horizon")
+_CUT_KEEP = ("seq_len", "horizon", "seed")
+
+
+@dataclass(frozen=True)
+class Cut:
+    """``[[grid.cut]]``: grid points matching ``where`` keep only the ``keep`` axis values."""
+
+    where: Mapping[str, tuple[Any, ...]]
+    keep: Mapping[str, tuple[Any, ...]]
+
+    def drops(self, point: Point) -> bool:
+        if not all(getattr(point, k) in v for k, v in self.where.items()):
+            return False
+        return any(getattr(point, k) not in v for k, v in self.keep.items())
+
+
 @dataclass(frozen=True)
 class Grid:
     axes: Mapping[str, tuple[Any, ...]]
     arms: tuple[ArmSource, ...]
     models: Mapping[str, Mapping[str, tuple[Any, ...]]]
     train: Mapping[str, tuple[Any, ...]]
+    cuts: tuple[Cut, ...] = ()
 
     def points(self) -> Iterator[Point]:
         """Seed outermost (a partial sweep holds whole seeds), then dataset, model (and its
@@ -109,7 +132,9 @@ class Grid:
         for seed, ds, (m, mc), seq_len, horizon, tc, (arm, rc) in itertools.product(
             a["seed"], a["dataset"], models, a["seq_len"], a["horizon"], _combos(self.train), arms
         ):
-            yield Point(seed, ds, m, mc, seq_len, horizon, tc, arm, rc)
+            point = Point(seed, ds, m, mc, seq_len, horizon, tc, arm, rc)
+            if not any(cut.drops(point) for cut in self.cuts):
+                yield point
 
 
 def _combos(fields: Mapping[str, tuple[Any, ...]]) -> list[Combo]:
@@ -122,7 +147,7 @@ def _combos(fields: Mapping[str, tuple[Any, ...]]) -> list[Combo]:
 
 def parse_grid(g: Mapping[str, Any], err: Err) -> Grid:
     """Shape of ``[grid]``; values are validated later, by the specs built from it."""
-    check_keys(g, {*AXES, *_SWEEPS, "extra"}, "[grid].", err)
+    check_keys(g, {*AXES, *_SWEEPS, "extra", "cut"}, "[grid].", err)
     axes: dict[str, tuple[Any, ...]] = {}
     for axis in AXES:
         if axis not in g and axis not in _DEFAULTS:
@@ -161,7 +186,42 @@ def parse_grid(g: Mapping[str, Any], err: Err) -> Grid:
         arms=tuple(arms),
         models=models,
         train={k: value_list(v, f"[grid].train.{k}", err) for k, v in leaf_paths(train).items()},
+        cuts=_cuts(g.get("cut", []), axes, err),
     )
+
+
+def _cuts(raw: Any, axes: Mapping[str, tuple[Any, ...]], err: Err) -> tuple[Cut, ...]:
+    """``[[grid.cut]]`` tables; every value must be on its axis, so a typo cannot cut nothing."""
+    if not isinstance(raw, list) or not all(isinstance(c, Mapping) for c in raw):
+        raise err("[grid].cut must be [[grid.cut]] tables")
+    cuts = []
+    for i, c in enumerate(raw):
+        at = f"[grid.cut][{i}]."
+        check_keys(c, {"where", *_CUT_KEEP}, at, err)
+        where = c.get("where")
+        if not isinstance(where, Mapping) or not where:
+            raise err(f'{at}where is required: a table of axis values, e.g. {{ model = "x" }}')
+        check_keys(where, set(_CUT_WHERE), f"{at}where.", err)
+        parts: dict[str, dict[str, tuple[Any, ...]]] = {"where": {}, "keep": {}}
+        for kind, table, prefix in (("where", where, f"{at}where."), ("keep", c, at)):
+            for axis, v in table.items():
+                if axis == "where":
+                    continue
+                values = value_list(v, prefix + axis, err)
+                unknown = [x for x in values if x not in axes[axis]]
+                if unknown:
+                    raise err(
+                        f"{prefix}{axis}={unknown!r} is not on the [grid].{axis} axis "
+                        f"({', '.join(map(str, axes[axis]))})"
+                    )
+                parts[kind][axis] = values
+        if not parts["keep"]:
+            raise err(f"{at} names no axis to cut; allowed: {', '.join(_CUT_KEEP)}")
+        overlap = set(parts["where"]) & set(parts["keep"])
+        if overlap:
+            raise err(f"{at}{sorted(overlap)[0]} is both matched (where) and cut")
+        cuts.append(Cut(parts["where"], parts["keep"]))
+    return tuple(cuts)
 
 
 def _tables(d: Any, key: str, err: Err) -> dict[str, dict[str, tuple[Any, ...]]]:

@@ -55,7 +55,7 @@ from synprune.config.checks import (
     sub_table,
     toml_key,
 )
-from synprune.config.grid import AXES, ArmSource, Point, parse_grid
+from synprune.config.grid import AXES, ArmSource, Cut, Point, parse_grid
 from synprune.config.tuning import (
     DEFAULT_OPTUNA_STORAGE,
     DEFAULT_SPACE,
@@ -121,6 +121,7 @@ class SweepConfig:
     arms: tuple[ArmSource, ...]  # the regularizer axis with its swept fields, then extras
     model_sweeps: Mapping[str, Mapping[str, tuple[Any, ...]]]
     train_sweeps: Mapping[str, tuple[Any, ...]]
+    cuts: tuple[Cut, ...]
     train: TrainSpec
     models: Mapping[str, Mapping[str, Any]]
     regularizers: Mapping[str, Mapping[str, Any]]
@@ -216,7 +217,7 @@ class SweepConfig:
     def _expanded(self) -> tuple[TrialSpec, ...]:
         from synprune.config.grid import Grid
 
-        grid = Grid(self.grid, self.arms, self.model_sweeps, self.train_sweeps)
+        grid = Grid(self.grid, self.arms, self.model_sweeps, self.train_sweeps, self.cuts)
         out: list[TrialSpec] = []
         seen: dict[str, str] = {}
         for point in grid.points():
@@ -360,6 +361,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
         arms=grid.arms,
         model_sweeps=grid.models,
         train_sweeps=grid.train,
+        cuts=grid.cuts,
         train=train,
         models=tables["models"],
         regularizers=tables["regularizers"],

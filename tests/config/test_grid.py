@@ -244,7 +244,7 @@ def test_composite_errors_name_the_part_key(tmp_path: Path) -> None:
         ),
         (
             'regularizer = ["none"]\ncolour = ["red"]\n',
-            "unknown key [grid].colour; allowed: dataset, extra, horizon, model, models",
+            "unknown key [grid].colour; allowed: cut, dataset, extra, horizon, model, models",
         ),
     ],
 )
