@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 from synprune.errors import DataError
 
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("check", parents=[common], help="sha256 of present files vs the expected")
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
@@ -36,28 +37,37 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 def _list(data_dir: str | None) -> int:
     from synprune.datasets import list_datasets
     from synprune.datasets.builtin import SYNTHETIC_ROWS
-    from synprune.datasets.sources import SOURCES
+    from synprune.datasets.sources import SOURCES, find_local
     from synprune.datasets.sources import data_dir as resolve
 
     folder = resolve(data_dir)
-    rows = [("name", "file", "rows", "target", "split", "present")]
+    rows = [("name", "file", "rows", "target", "split", "present", "licence")]
+    manual = []
     for name in list_datasets():
         src = SOURCES.get(name)
         if src is not None:
-            present = "yes" if (folder / src.filename).is_file() else "no"
-            rows.append((name, src.filename, str(src.rows), src.target, src.split, present))
+            local = find_local(name, folder)
+            present = "no" if local is None else "yes" if local.parent == folder else "packaged"
+            rows.append(
+                (name, src.filename, str(src.rows), src.target, src.split, present, src.licence)
+            )
+            if src.manual_steps and local is None:
+                manual.append((name, src.manual_steps))
         elif name == "synthetic":
-            rows.append((name, "-", str(SYNTHETIC_ROWS), "y", "70/10/20", "generated"))
+            rows.append((name, "-", str(SYNTHETIC_ROWS), "y", "70/10/20", "generated", "-"))
         else:
-            rows.append((name, "-", "?", "?", "?", "plugin"))
-    print(f"data dir: {folder}")
+            rows.append((name, "-", "?", "?", "?", "plugin", "?"))
+    print(f"data dir: {folder}  (set $SYNPRUNE_DATA_DIR or --data-dir to change it)")
     print(_table(rows))
+    for name, steps in manual:
+        print(f"\n{name}: no automatic download; get it by hand:")
+        print("\n".join(f"  {i}. {step}" for i, step in enumerate(steps, 1)))
     print("any other CSV: --dataset csv:PATH --target COLUMN [--date-column COLUMN]")
     return 0
 
 
 def _fetch(names: list[str], data_dir: str | None, base_url: str | None) -> int:
-    from synprune.datasets.sources import SOURCES, fetch
+    from synprune.datasets.sources import SOURCES, fetch, packaged_file
     from synprune.datasets.sources import data_dir as resolve
 
     unknown = [n for n in names if n not in SOURCES]
@@ -70,6 +80,9 @@ def _fetch(names: list[str], data_dir: str | None, base_url: str | None) -> int:
     for name in names or list(SOURCES):
         src = SOURCES[name]
         present = (folder / src.filename).is_file()
+        if not present and packaged_file(name) is not None and not names:
+            print(f"{name}: ships with synprune ({packaged_file(name)}), nothing to download")
+            continue
         if not present and (src.url is None or src.sha256 is None) and not names:
             print(f"{name}: skipped, supply it by hand: {src.origin} -> {folder / src.filename}")
             continue

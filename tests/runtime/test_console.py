@@ -1,0 +1,130 @@
+"""The sweep's console (ETA, bar vs lines, plain text) and how failed trials are read, on real
+Ray exception texts; no Ray runtime is started."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from synprune.runtime.console import Console, eta_seconds, fmt_seconds
+from synprune.runtime.trial_errors import first_line, last_failure, lost_with_node, plain_text
+
+SPEC = {
+    "dataset": "synthetic",
+    "model": {"name": "lstm", "params": {}},
+    "regularizer": {"name": "dropout", "params": {"p": 0.3}},
+    "seq_len": 8,
+    "horizon": 1,
+    "seed": 0,
+}
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def test_eta_is_the_mean_finished_duration_times_the_rounds_left() -> None:
+    assert eta_seconds([], remaining=5, slots=2) is None
+    # mean 20 s, 5 trials on 2 slots = 3 rounds
+    assert eta_seconds([10.0, 30.0], remaining=5, slots=2) == 60.0
+    assert eta_seconds([10.0], remaining=4, slots=4) == 10.0
+    assert eta_seconds([10.0], remaining=0, slots=1) == 0.0
+    assert [fmt_seconds(s) for s in (None, 42.4, 185, 7620)] == ["?", "42s", "3m05s", "2h07m"]
+
+
+def test_not_a_terminal_one_plain_line_per_trial_with_eta() -> None:
+    out = _Stream(tty=False)
+    console = Console(total=3, units=3, slots=1, stream=out)
+    console.unit_done(12.0)
+    console.trial(SPEC, True, "finished mae=1")
+    console.note("lstm attempt 1 failed; retrying")
+    console.unit_done(8.0)
+    console.trial(SPEC, False, "FAILED after 2 attempt(s): RuntimeError: boom")
+    console.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[1/3] lstm synthetic dropout L=8 H=1 seed=0 finished mae=1 (ETA 24s)"
+    assert lines[1] == "lstm attempt 1 failed; retrying"
+    assert lines[2].startswith("[2/3] lstm synthetic dropout") and lines[2].endswith("(ETA 10s)")
+    assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
+
+
+def test_terminal_a_redrawn_bar_and_failures_above_it_without_escape_codes() -> None:
+    out = _Stream(tty=True)
+    console = Console(total=4, units=2, slots=2, stream=out)
+    console.unit_done(20.0)
+    console.trial(SPEC, True, "finished")
+    console.trial(SPEC, False, "FAILED: RuntimeError: boom")
+    console.close()
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert text.count("\r") >= 2 and text.endswith("\n")
+    assert "[############............] 2/4 trials, 1 finished, 1 failed, ETA 20s" in text
+    failure = [ln for ln in text.split("\r") if "FAILED" in ln]
+    assert failure and failure[0].endswith("\n")  # printed as its own line above the bar
+    assert "[1/4]" not in text  # no per-trial lines on a terminal
+
+
+def test_plain_text_strips_ansi_codes_and_control_characters() -> None:
+    coloured = "\x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=1)\r\n\x1b]8;;x\x07link\x07\tok\x00"
+    assert plain_text(coloured) == "ray::ImplicitFunc.train() (pid=1)\nlink\tok"
+
+
+def _tune_error_file(*failures: str) -> str:
+    return "".join(
+        f"Failure # {i} (occurred at 2026-01-01_00-00-0{i})\n{text}\n"
+        for i, text in enumerate(failures, 1)
+    )
+
+
+def test_lost_with_node_reads_rays_own_exception_texts() -> None:
+    pytest.importorskip("ray")
+    from ray.exceptions import (
+        ActorDiedError,
+        ActorUnavailableError,
+        NodeDiedError,
+        ObjectLostError,
+        RayActorError,
+        RayTaskError,
+        WorkerCrashedError,
+    )
+
+    lost = [
+        ActorDiedError(),
+        RayActorError(),
+        ActorUnavailableError("connection lost", None),
+        ObjectLostError("ab" * 14, None, ""),
+        WorkerCrashedError(),
+    ]
+    for exc in lost:
+        assert lost_with_node(_tune_error_file(str(exc))), type(exc).__name__
+    # a task error whose cause is a lost actor / node (e.g. a Ray Train worker died)
+    for cause in (ActorDiedError(), NodeDiedError("node 1 died")):
+        try:
+            raise cause
+        except Exception as exc:
+            wrapped = RayTaskError("train", _traceback(exc), exc)
+        assert lost_with_node(_tune_error_file(str(wrapped))), type(cause).__name__
+    # the trial's own bug is not "lost", and only the LAST failure counts
+    try:
+        raise RuntimeError("explode regularizer went off at step 1")
+    except RuntimeError as exc:
+        own = str(RayTaskError("train", _traceback(exc), exc))
+    assert not lost_with_node(_tune_error_file(own))
+    assert not lost_with_node(_tune_error_file(str(ActorDiedError()), own))
+    assert lost_with_node(_tune_error_file(own, str(ActorDiedError())))
+    assert first_line(_tune_error_file(own)) == (
+        "RuntimeError: explode regularizer went off at step 1"
+    )
+    assert last_failure(_tune_error_file("a", "b")) == "b"
+
+
+def _traceback(exc: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exc))
