@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -9,19 +10,47 @@ import pytest
 from synprune.cli.main import main
 
 
+def _rows(out: str) -> dict[str, dict[str, str]]:
+    """The `datasets list` table as {name: {column: value}}, cut at the header's columns."""
+    lines = out.splitlines()
+    header = next(ln for ln in lines if ln.startswith("name "))
+    names = header.split()
+    starts = [header.index(n) for n in names] + [None]
+    table = lines[lines.index(header) + 1 :]
+    rows = {}
+    for ln in table:
+        if not ln.strip():
+            break
+        cells = [ln[a:b].strip() for a, b in itertools.pairwise(starts)]
+        rows[cells[0]] = dict(zip(names, cells))
+    return rows
+
+
 def test_list(shared_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets", "list", "--data-dir", str(shared_data_dir)]) == 0
     out = capsys.readouterr().out
-    lines = {
-        ln.split()[0]: ln.split()
-        for ln in out.splitlines()
-        if ln and not ln.startswith(("data", "any"))
-    }
-    assert (
-        lines["bitcoin"][1:4] == ["bitcoin.csv", "365", "close"] and lines["bitcoin"][-1] == "yes"
-    )
-    assert lines["etth1"][-1] == "yes" and "12/4/4" in out
-    assert lines["retail"][-1] == "no" and lines["synthetic"][-1] == "generated"
+    rows = _rows(out)
+    assert [rows["bitcoin"][c] for c in ("file", "rows", "target", "present")] == [
+        "bitcoin.csv",
+        "365",
+        "close",
+        "yes",
+    ]
+    assert rows["etth1"]["present"] == "yes" and "12/4/4" in out
+    assert rows["retail"]["present"] == "no" and rows["synthetic"]["present"] == "generated"
+    assert "CC BY 4.0" in rows["air_quality"]["licence"]
+
+
+def test_list_on_an_empty_data_dir_shows_packaged_files_and_manual_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["datasets", "list", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = _rows(out)
+    assert rows["aapl"]["present"] == rows["air_quality"]["present"] == "packaged"
+    assert rows["bitcoin"]["present"] == "no"
+    assert "retail: no automatic download" in out and "kaggle.com" in out
+    assert "SYNPRUNE_DATA_DIR" in out
 
 
 def test_check_ok_and_mismatch(shared_data_dir: Path, tmp_path: Path, capsys) -> None:
