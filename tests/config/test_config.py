@@ -57,7 +57,8 @@ def test_shipped_configs_expand_and_build() -> None:
         "mc_dropout",
         "synaptic",
     }
-    smoke.check_models(smoke.specs(), {"synthetic": 3, "bitcoin": 5})
+    smoke.check_models(smoke.specs(), {"synthetic": 3, "aapl": 5})
+    assert set(smoke.grid["dataset"]) == {"synthetic", "aapl"}  # offline: generated + shipped
     paper = load_config(REPO / "configs" / "paper.toml")
     assert paper.train.epochs == 20 and paper.train.patience == 3
     assert paper.train.batch_size == 64  # the paper's code
