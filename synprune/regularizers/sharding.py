@@ -157,6 +157,34 @@ def zero_masked(
             t.masked_fill_(m if m.device == t.device else m.to(t.device), 0)
 
 
+def keep_factors(
+    masks: Sequence[torch.Tensor], params: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
+    """``1 - mask`` per parameter, in the local shard's dtype and device, for :func:`mul_keep`."""
+    return [(~m).to(device=local(p).device, dtype=local(p).dtype) for m, p in zip(masks, params)]
+
+
+@torch.no_grad()
+def mul_keep(
+    tensors: Sequence[torch.Tensor | None],
+    factors: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor],
+    counts: Sequence[int],
+) -> None:
+    """Zero the masked entries of tensors whose masked entries are already (near) zero, fast:
+    ``local(t) *= factor`` (about 10x faster than a bool ``masked_fill_`` on CPU); falls back
+    to :func:`zero_masked` for a tensor of another dtype or device. Multiplying a finite
+    value by 0 may give ``-0.0``, which equals 0; use :func:`zero_masked` where exactly ``+0``
+    matters (when masks grow)."""
+    for t, f, m, c in zip(tensors, factors, masks, counts):
+        if c and t is not None:
+            lt = local(t)
+            if lt.dtype == f.dtype and lt.device == f.device:
+                lt.mul_(f)
+            else:
+                zero_masked([lt], [m], [c])
+
+
 @torch.no_grad()
 def zero_optimizer_state(
     optimizers: Sequence[torch.optim.Optimizer],

@@ -129,6 +129,7 @@ class SynapticPruning:
         self._flat = torch.zeros(sum(self._sizes), dtype=torch.bool, device=self._params[0].device)
         self._pruned = self._views(self._flat)
         self._buf: torch.Tensor | None = None  # |w| scratch buffer, allocated at 1st update
+        self._factors: list[torch.Tensor] | None = None  # float keep masks, see _keep()
         self._counts: list[int] = [0] * len(self._params)  # pruned per tensor (local)
         self._applied = False  # masks already re-applied since the last step() (post-hook)
         self._n_total = sharding.global_sum(sum(self._sizes), self.group)
@@ -280,7 +281,7 @@ class SynapticPruning:
             )
         self._n_masked = int(state.get("num_masked", sum(self._counts)))
         self._step = int(state["step"])
-        self._apply_masks()
+        self._apply_masks(exact=True)
         self._zero_optimizer_state(self._watch.optimizers())
 
     def report(self) -> dict[str, Any]:
@@ -325,10 +326,16 @@ class SynapticPruning:
         if self._flat.device != dev:
             self._flat = self._flat.to(dev)
             self._pruned = self._views(self._flat)
-            self._buf = None
+            self._buf = self._factors = None
+
+    def _keep(self) -> list[torch.Tensor]:
+        """Float keep factors (1 active, 0 masked) per tensor, rebuilt after mask changes."""
+        if self._factors is None:
+            self._factors = sharding.keep_factors(self._pruned, self._params)
+        return self._factors
 
     def _zero_grad_of(self, i: int, p: torch.Tensor) -> None:
-        sharding.zero_masked([p.grad], [self._pruned[i]], [self._counts[i]])
+        sharding.mul_keep([p.grad], self._keep()[i : i + 1], [self._pruned[i]], [self._counts[i]])
 
     def _check_sharded_options(self) -> None:
         if self.group is None:
@@ -354,7 +361,8 @@ class SynapticPruning:
             return
         if self._watch.fresh(optimizer):
             self._zero_optimizer_state([optimizer])
-        sharding.zero_masked([p.grad for p in self._params], self._pruned, self._counts)
+        grads = [p.grad for p in self._params]
+        sharding.mul_keep(grads, self._keep(), self._pruned, self._counts)
 
     def _on_post_step(self, optimizer: torch.optim.Optimizer) -> None:
         """After ``optimizer.step()`` (global hook): re-apply the masks."""
@@ -362,8 +370,14 @@ class SynapticPruning:
             self._apply_masks()
             self._applied = True
 
-    def _apply_masks(self) -> None:
-        sharding.zero_masked(self._params, self._pruned, self._counts)
+    def _apply_masks(self, exact: bool = False) -> None:
+        """Zero the masked weights: ``exact`` (masked_fill, exactly +0) after masks change,
+        else the faster multiply by the keep factors (the entries are 0 already)."""
+        if exact:
+            self._factors = None
+            sharding.zero_masked(self._params, self._pruned, self._counts)
+        else:
+            sharding.mul_keep(self._params, self._keep(), self._pruned, self._counts)
 
     def _zero_optimizer_state(self, optimizers: list[torch.optim.Optimizer]) -> None:
         sharding.zero_optimizer_state(optimizers, self._params, self._pruned, self._counts)
@@ -400,5 +414,5 @@ class SynapticPruning:
             flat[active] = sel
         self._counts = [int(c) for c in torch.stack([m.sum() for m in self._pruned]).tolist()]
         self._n_masked += k_new
-        self._apply_masks()
+        self._apply_masks(exact=True)
         self._zero_optimizer_state(self._watch.optimizers())

@@ -48,6 +48,7 @@ def test_optimizer_created_after_the_pruner(opt_name: str, mlp: Callable[..., nn
         pr.step()
         for n, keep in pr.masks.items():
             assert torch.all(params[n][~keep] == 0)
+            assert not torch.signbit(params[n][~keep]).any()  # +0.0, not -0.0
     assert pr.num_masked == math.floor(0.7 * pr.num_prunable)
     for n, keep in pr.masks.items():  # state of masked weights zeroed when they were masked
         bufs = [v for v in opt.state[params[n]].values() if torch.is_tensor(v) and v.dim()]
