@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -12,9 +13,10 @@ import torch
 
 from synprune.cli.main import main
 from synprune.datasets import load_dataset, prepare_windows
+from synprune.errors import ConfigError
 from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 from synprune.experiment.train import fit, validation_loss
-from synprune.experiment.trial import build, run_trial
+from synprune.experiment.trial import build, group_by_training, run_trial, run_trial_group
 
 
 def _spec(reg: ComponentSpec | None = None, **train: object) -> TrialSpec:
@@ -175,3 +177,110 @@ def test_early_stopping_waits_for_the_pruning_schedule(synthetic) -> None:
     settled = [h["epoch"] for h in res.history if h["sparsity"] >= 0.7 - 1e-3]
     assert res.best_epoch >= min(settled)
     assert res.epochs_run >= 5  # half of 10 epochs is the schedule; no stop before it ends
+
+
+# -- arms that train identically share one training run (issue 12 item 6) -----------------------
+def _arm(reg: ComponentSpec, seed: int = 0) -> TrialSpec:
+    return dataclasses.replace(_spec(reg, epochs=5, patience=2, lr=0.02), seed=seed)
+
+
+def test_dropout_and_mc_dropout_share_training_and_match_separate_runs(synthetic) -> None:
+    dropout = _arm(ComponentSpec("dropout", {"p": 0.3}))
+    mc = _arm(ComponentSpec("mc_dropout", {"p": 0.3, "samples": 4}))
+    others = [
+        _arm(ComponentSpec("dropout", {"p": 0.3}), seed=1),  # other seed: other training
+        _arm(ComponentSpec("dropout", {"p": 0.2})),  # other p: other model
+        _arm(ComponentSpec("synaptic", {"final_sparsity": 0.5})),  # trains with its own hooks
+    ]
+    groups = group_by_training([dropout, *others, mc])
+    assert [[s.spec_id for s in g] for g in groups] == [
+        [dropout.spec_id, mc.spec_id],
+        *[[s.spec_id] for s in others],
+    ]
+    shared_dropout, shared_mc = run_trial_group([dropout, mc], synthetic)
+    alone_dropout = run_trial(dropout, synthetic)
+    alone_mc = run_trial(mc, synthetic)
+    for shared, alone in ((shared_dropout, alone_dropout), (shared_mc, alone_mc)):
+        assert _scores(shared) == _scores(alone)  # exactly: bit for bit
+        assert _losses(shared) == _losses(alone)
+        assert shared.spec_id == alone.spec_id and alone.shares_training_with == ""
+    assert shared_dropout.metrics()["train_seconds"] == shared_mc.metrics()["train_seconds"]
+    assert shared_dropout.shares_training_with == mc.spec_id
+    assert shared_mc.shares_training_with == dropout.spec_id
+    # one model, two ways of predicting: same training, different scores
+    assert _losses(shared_dropout) == _losses(shared_mc)
+    assert shared_dropout.test_mae != shared_mc.test_mae
+    # the dropout arm's best_val_loss is its best epoch's deterministic validation loss
+    assert shared_dropout.val_loss == min(h["val_loss"] for h in shared_dropout.history)
+    with pytest.raises(ValueError, match="do not train identically"):
+        run_trial_group([dropout, others[0]], synthetic)
+
+
+def _scores(result) -> dict[str, float]:
+    return {k: v for k, v in result.metrics().items() if k != "train_seconds"}
+
+
+def _losses(result) -> list[tuple[float, float]]:
+    return [(h["train_loss"], h["val_loss"]) for h in result.history]
+
+
+# -- what the loop reports (issues 10/13) ---------------------------------------------------------
+def test_result_reports_restored_tensor_sparsity_and_training_wall_clock(synthetic) -> None:
+    reg = ComponentSpec(
+        "synaptic", {"final_sparsity": 0.6, "start_frac": 0.0, "end_frac": 0.5, "prune_every": 1}
+    )
+    before = time.time() * 1000
+    res = run_trial(_spec(reg), synthetic)
+    after = time.time() * 1000
+    assert before <= res.start_time_ms <= res.end_time_ms <= after
+    assert abs((res.end_time_ms - res.start_time_ms) / 1000 - res.train_seconds) < 0.05
+    assert len([h["val_loss"] for h in res.history]) == res.epochs_run  # no extra point
+    assert "best_val_loss" in res.metrics() and "val_loss" not in res.metrics()
+    assert res.tensor_sparsity and all(0.0 <= v <= 1.0 for v in res.tensor_sparsity.values())
+    plain = run_trial(_spec(), synthetic)
+    assert plain.tensor_sparsity == {} and plain.final_sparsity == 0.0
+
+
+def test_early_stop_during_schedule_reports_the_realised_sparsity_of_the_restored_weights(
+    synthetic,
+) -> None:
+    """With ``early_stop_during_schedule=true`` every epoch counts, so the restored best epoch
+    can be one whose pruning had not reached its target: report what the weights hold."""
+    params = {"final_sparsity": 0.8, "start_frac": 0.0, "end_frac": 1.0, "prune_every": 1}
+    try:
+        reg = ComponentSpec("synaptic", {**params, "early_stop_during_schedule": True})
+        spec = _spec(reg, epochs=12, lr=0.05, patience=2)
+    except ConfigError:
+        pytest.skip("this synaptic regularizer has no early_stop_during_schedule field")
+    windows = prepare_windows(synthetic, spec.seq_len, spec.horizon)
+    model, regularizer = build(spec, windows)
+    fitted = fit(model, regularizer, windows, spec.train, seed=spec.seed)
+    at_best = fitted.history[fitted.best_epoch - 1]["sparsity"]
+    assert fitted.best_epoch < fitted.epochs_run and at_best < 0.8, fitted.history
+    assert fitted.restored_metrics["sparsity"] == pytest.approx(at_best)
+    # count the zeros the restored weights really hold in the pruned tensors
+    weights = dict(model.named_parameters())
+    zeros = sum(int((weights[n] == 0).sum()) for n in fitted.restored_tensor_sparsity)
+    total = sum(weights[n].numel() for n in fitted.restored_tensor_sparsity)
+    assert zeros / total == pytest.approx(at_best, abs=1e-9)
+    res = run_trial(spec, synthetic)
+    assert res.final_sparsity == pytest.approx(at_best)
+
+
+# -- synprune demo checks its arguments before it trains (promise 11) ---------------------------
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--final-sparsity", "1.5"], "--final-sparsity 1.5 is invalid; allowed: a number"),
+        (["--epochs", "0"], "--epochs 0 is invalid; allowed: an integer in [1, 10000]"),
+        (["--seq-len", "0"], "--seq-len 0 is invalid"),
+        (["--seed", "-1"], "--seed -1 is invalid"),
+        (["--seq-len", "900"], "too short for seq_len 900"),
+    ],
+)
+def test_demo_refuses_bad_arguments_before_training(argv, needle, capsys) -> None:
+    rc = main(["demo", *argv])
+    out = capsys.readouterr()
+    assert rc == 2 and "training" not in out.out, out
+    err = out.err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
