@@ -35,6 +35,9 @@ reduce-scatter) and again by the optimizer pre-step hook, and the masks are re-a
 local shards after ``optimizer.step()``, which the next all-gather then carries. HSDP (a 2-D
 mesh) follows from the rules above but is not tested.
 
+Sharded selection supports ``score="magnitude"`` without ``max_tensor_sparsity`` only;
+``score="lamp"`` and caps are refused (:func:`refuse_unsupported`).
+
 Torch's distributed package is imported lazily: importing the regularizers does not need it.
 """
 
@@ -44,6 +47,8 @@ import functools
 from collections.abc import Sequence
 
 import torch
+
+from synprune.errors import FieldError
 
 
 @functools.cache
@@ -131,6 +136,23 @@ def resolve_group(names: Sequence[str], params: Sequence[torch.Tensor], group: o
             "leave group=None to use the mesh's group"
         )
     return derived
+
+
+def refuse_unsupported(group: object, score: str, max_tensor_sparsity: float) -> None:
+    """With a selection ``group`` (sharded parameters) only ``score="magnitude"`` without a
+    per-tensor cap is implemented: LAMP needs each tensor whole, and caps would need
+    per-tensor counts and selections across shards. ``FieldError`` for the others."""
+    if group is None:
+        return
+    why = "for sharded parameters (DTensor / group=)"
+    if score != "magnitude":
+        raise FieldError("score", score, f"'magnitude' {why}: LAMP needs each tensor whole")
+    if max_tensor_sparsity < 1.0:
+        raise FieldError(
+            "max_tensor_sparsity",
+            max_tensor_sparsity,
+            f"1.0 {why}: per-tensor caps across shards are not implemented",
+        )
 
 
 def global_sum(value: int, group: object) -> int:

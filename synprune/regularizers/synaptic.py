@@ -125,7 +125,7 @@ class SynapticPruning:
         # with per-parameter views, so a mask update is a handful of whole-model tensor ops.
         self._sizes = [sharding.local(p).numel() for p in self._params]  # this rank's shard
         self._caps = scoring.tensor_caps(self._sizes, self.max_tensor_sparsity)
-        self._check_sharded_options()
+        sharding.refuse_unsupported(self.group, self.score, self.max_tensor_sparsity)
         self._flat = torch.zeros(sum(self._sizes), dtype=torch.bool, device=self._params[0].device)
         self._pruned = self._views(self._flat)
         self._buf: torch.Tensor | None = None  # |w| scratch buffer, allocated at 1st update
@@ -336,21 +336,6 @@ class SynapticPruning:
 
     def _zero_grad_of(self, i: int, p: torch.Tensor) -> None:
         sharding.mul_keep([p.grad], self._keep()[i : i + 1], [self._pruned[i]], [self._counts[i]])
-
-    def _check_sharded_options(self) -> None:
-        if self.group is None:
-            return
-        why = "for sharded parameters (DTensor / group=)"
-        if self.score != "magnitude":
-            raise FieldError(
-                "score", self.score, f"'magnitude' {why}: LAMP needs each tensor whole"
-            )
-        if self.max_tensor_sparsity < 1.0:
-            raise FieldError(
-                "max_tensor_sparsity",
-                self.max_tensor_sparsity,
-                f"1.0 {why}: per-tensor caps across shards are not implemented",
-            )
 
     @torch.no_grad()
     def _on_pre_step(self, optimizer: torch.optim.Optimizer) -> None:
