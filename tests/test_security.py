@@ -1,27 +1,149 @@
-"""Security guards from issue 7: safe checkpoint loading, no secrets in tracked params/tags."""
+"""Security guards (issues 7 and 11): no unsafe deserialisation anywhere in the package, and
+no secrets in tracked params/tags.
+
+The deserialisation guard parses every module (``ast``, import aliases resolved) and flags
+calls that can run code from a file: ``pickle``/``cloudpickle``/``dill``/``joblib``/``marshal``
+loads, ``torch.load`` without ``weights_only=True``, ``numpy.load(allow_pickle=True)``,
+``yaml.load`` without a safe loader, ``pandas.read_pickle``, ``shelve.open``, and the Ray calls
+that unpickle what a trial or an earlier driver left in Ray storage (``get_pickled_error``,
+``pickled_error_file``, ``Tuner.restore``). A planted module proves the scanner finds each.
+"""
 
 from __future__ import annotations
 
-import re
+import ast
+import textwrap
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "synprune"
 
+#: qualified call -> why it is unsafe (any call of these)
+_ALWAYS = {
+    "pickle.load": "unpickles",
+    "pickle.loads": "unpickles",
+    "pickle.Unpickler": "unpickles",
+    "cloudpickle.load": "unpickles",
+    "cloudpickle.loads": "unpickles",
+    "ray.cloudpickle.load": "unpickles",
+    "ray.cloudpickle.loads": "unpickles",
+    "dill.load": "unpickles",
+    "dill.loads": "unpickles",
+    "joblib.load": "unpickles",
+    "marshal.load": "unmarshals code",
+    "marshal.loads": "unmarshals code",
+    "shelve.open": "unpickles",
+    "pandas.read_pickle": "unpickles",
+    "yaml.unsafe_load": "constructs arbitrary objects",
+    "yaml.full_load": "constructs arbitrary objects",
+    "ray.tune.Tuner.restore": "unpickles Tune state from Ray storage",
+}
+#: attribute names that read pickles from Ray storage, whatever the receiver
+_ATTRIBUTES = {"get_pickled_error", "pickled_error_file"}
+_SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader"}
 
-def test_every_torch_load_in_the_package_is_weights_only() -> None:
-    calls = []
-    for path in PACKAGE.rglob("*.py"):
-        text = path.read_text()
-        for m in re.finditer(r"torch\.load\(([^)]*)\)", text):
-            calls.append((path, m.group(1)))
+
+def _aliases(tree: ast.AST) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for a in node.names:
+                out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
+
+
+def _qualified(node: ast.expr, aliases: dict[str, str]) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([aliases.get(node.id, node.id), *reversed(parts)])
+
+
+def _kw(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def unsafe_calls(source: str, filename: str = "<planted>") -> list[tuple[int, str]]:
+    """(line, what) for each unsafe deserialisation in ``source``."""
+    tree = ast.parse(source, filename)
+    aliases = _aliases(tree)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in _ATTRIBUTES:
+            found.append((node.lineno, f".{node.attr}: reads a pickle from Ray storage"))
+        if not isinstance(node, ast.Call):
+            continue
+        name = _qualified(node.func, aliases) or ""
+        if name in _ALWAYS:
+            found.append((node.lineno, f"{name}: {_ALWAYS[name]}"))
+        elif name == "torch.load":
+            weights_only = _kw(node, "weights_only")
+            if not (isinstance(weights_only, ast.Constant) and weights_only.value is True):
+                found.append((node.lineno, "torch.load without weights_only=True"))
+        elif name == "numpy.load":
+            allow = _kw(node, "allow_pickle")
+            if isinstance(allow, ast.Constant) and allow.value is True:
+                found.append((node.lineno, "numpy.load(allow_pickle=True)"))
+        elif name == "yaml.load":
+            loader = _kw(node, "Loader") or (node.args[1] if len(node.args) > 1 else None)
+            loader_name = (_qualified(loader, aliases) or "") if loader is not None else ""
+            if loader_name.rsplit(".", 1)[-1] not in _SAFE_YAML_LOADERS:
+                found.append((node.lineno, "yaml.load without a safe Loader"))
+    return sorted(found)
+
+
+PLANTED = textwrap.dedent("""
+    import pickle
+    import pickle as pk
+    import numpy as np
+    import torch
+    import yaml
+    from ray import cloudpickle, tune
+    from ray.tune import Tuner
+    from pickle import loads as unpickle
+
+    pickle.loads(b"")                                   # unsafe
+    pk.load(open("f", "rb"))                            # unsafe
+    unpickle(b"")                                       # unsafe
+    cloudpickle.loads(b"")                              # unsafe
+    torch.load("m.pt")                                  # unsafe
+    torch.load("m.pt", weights_only=False)              # unsafe
+    torch.load("m.pt", map_location="cpu", weights_only=True)
+    np.load("a.npy", allow_pickle=True)                 # unsafe
+    np.load("a.npy")
+    yaml.load(open("c.yaml"))                           # unsafe
+    yaml.load(open("c.yaml"), Loader=yaml.SafeLoader)
+    yaml.safe_load(open("c.yaml"))
+    tune.Tuner.restore("/x", trainable=None)            # unsafe
+    Tuner.restore("/x", trainable=None)                 # unsafe
+    exc = trial.get_pickled_error()                     # unsafe
+    open(trial.pickled_error_file, "rb")                # unsafe
+    trial.get_error()
+""")
+
+
+def test_the_scanner_finds_every_planted_unsafe_call_and_nothing_else() -> None:
+    marked = [i for i, ln in enumerate(PLANTED.splitlines(), 1) if ln.endswith("# unsafe")]
+    assert len(marked) == 12
+    assert [line for line, _ in unsafe_calls(PLANTED)] == marked
+
+
+def test_no_unsafe_deserialisation_in_the_package() -> None:
+    modules = sorted(PACKAGE.rglob("*.py"))
+    assert len(modules) > 50  # the whole package is scanned, not an empty folder
     unsafe = [
-        f"{p.relative_to(PACKAGE)}: torch.load({a})"
-        for p, a in calls
-        if "weights_only=True" not in a
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {what}"
+        for path in modules
+        for line, what in unsafe_calls(path.read_text(), str(path))
     ]
-    assert not unsafe, f"checkpoints must load with weights_only=True: {unsafe}"
+    assert not unsafe, "unsafe deserialisation:\n" + "\n".join(unsafe)
 
 
 def test_environment_secrets_never_reach_run_params_or_tags(

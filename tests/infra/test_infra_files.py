@@ -3,7 +3,8 @@
 Every YAML/compose file parses; the structure that matters is there (RayJob kind and GPU
 limits, GPU worker nodes, loopback-only published ports, no literal secrets); the pins agree
 with constraints.txt; and every ``synprune <verb>`` these files and README.md tell users
-to run names a real CLI verb (and, once that verb's module exists, only flags it accepts).
+to run names a real CLI verb (and, once that verb's module exists, only flags it accepts);
+``mlflow server`` and ``ray`` commands use only options the installed CLIs accept.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -284,38 +286,155 @@ def test_dockerfile_pins_torch_first_and_runs_as_non_root() -> None:
 
 
 # ---------------------------------------------------------------------------- CLI commands
+# Every command these files run or tell users to run, as argv lists: YAML ``command`` /
+# ``entrypoint`` / ``args`` / healthcheck ``test`` / ``*_commands`` (exec form or shell text),
+# Dockerfile RUN / CMD / ENTRYPOINT, indented example commands in comments, and Markdown code.
+# Commands of CLIs installed here (synprune, mlflow server, ray) are checked against the real
+# argument parsers.
+
+_SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash"}
+_COMMAND_KEYS = {"command", "entrypoint", "args", "test"}
+_SPLIT = re.compile(r"&&|\|\||;|\||\n")
+_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def shell_commands(text: str) -> list[list[str]]:
+    """Simple commands of a shell text (continuations joined; split at && || ; | newline;
+    leading VAR=value and ``exec`` dropped); a quoted argument that is itself a command line
+    holding a CLI we check (``ray exec ... "cd x && synprune sweep ..."``) is read too."""
+    out: list[list[str]] = []
+    text = re.sub(r"\\\n\s*", " ", text)
+    for part in _split_outside_quotes(text):
+        try:
+            argv = shlex.split(part, comments=True)
+        except ValueError:
+            continue
+        while argv and (_ASSIGN.match(argv[0]) or argv[0] == "exec"):
+            argv = argv[1:]
+        if not argv:
+            continue
+        out.append(argv)
+        for arg in argv[1:]:
+            if " " in arg and re.search(r"\b(synprune|mlflow|ray)\s", arg):
+                out += shell_commands(arg)
+    return out
+
+
+def _split_outside_quotes(text: str) -> list[str]:
+    parts, buf, quote, i = [], [], "", 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            quote = "" if c == quote else quote
+            buf.append(c)
+        elif c in "'\"":
+            quote = c
+            buf.append(c)
+        elif m := _SPLIT.match(text, i):
+            parts.append("".join(buf))
+            buf = []
+            i = m.end()
+            continue
+        else:
+            buf.append(c)
+        i += 1
+    parts.append("".join(buf))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _comment_commands(text: str) -> list[list[str]]:
+    """Example commands in comments: ``#`` + exactly three spaces (``#   docker build ...``),
+    with ``\\`` continuation lines; trailing ``# remarks`` dropped."""
+    lines: list[str] = []
+    going_on = False
+    for line in text.splitlines():
+        body = re.match(r"^\s*#(\s*)(\S.*)$", line)
+        if body and (going_on or body.group(1) == "   "):
+            lines.append(re.sub(r"\s{2,}#.*$", "", body.group(2)))
+            going_on = lines[-1].endswith("\\")
+        else:
+            going_on = False
+    return shell_commands("\n".join(lines))
+
+
+def _yaml_commands(node: Any, key: str = "", shell_entry: bool = False) -> list[list[str]]:
+    out: list[list[str]] = []
+    if isinstance(node, dict):
+        entry = node.get("entrypoint")
+        shell = isinstance(entry, list) and bool(entry) and entry[0] in _SHELLS
+        for k, v in node.items():
+            out += _yaml_commands(v, str(k), shell_entry=shell and k == "command")
+        return out
+    if isinstance(node, list) and key.endswith("_commands"):
+        return [argv for item in node if isinstance(item, str) for argv in shell_commands(item)]
+    if key not in _COMMAND_KEYS or not node:
+        return (
+            []
+            if not isinstance(node, list)
+            else [argv for item in node for argv in _yaml_commands(item, key)]
+        )
+    if isinstance(node, str):
+        return shell_commands(node)
+    if not isinstance(node, list) or not all(isinstance(x, str) for x in node):
+        return []
+    if shell_entry or node[0] == "CMD-SHELL":
+        return [argv for item in node[1 if node[0] == "CMD-SHELL" else 0 :]
+                for argv in shell_commands(item)]  # fmt: skip
+    argv = node[1:] if node[0] == "CMD" else node
+    if (
+        argv
+        and argv[0] in _SHELLS
+        and len(argv) >= 3
+        and argv[1].startswith("-")
+        and "c" in argv[1]
+    ):
+        return shell_commands(argv[2])
+    return [list(argv)] if argv and argv[0] not in _SHELLS else []
+
+
+def _dockerfile_commands(text: str) -> list[list[str]]:
+    text = re.sub(r"\\\n", " ", text)
+    out: list[list[str]] = []
+    for m in re.finditer(r"^\s*(RUN|CMD|ENTRYPOINT)\s+(.*)$", text, re.MULTILINE):
+        body = m.group(2).strip()
+        if body.startswith("["):
+            out.append(json.loads(body))
+        else:
+            out += shell_commands(body)
+    return out
 
 
 def _command_texts(path: Path) -> list[str]:
-    """Text that holds commands: code blocks and `inline code` for Markdown, else everything."""
+    """Text that holds commands in Markdown: code blocks and `inline code`."""
     text = path.read_text()
-    if path.suffix != ".md":
-        return [text]
     blocks = re.findall(r"```[^\n]*\n(.*?)```", text, re.DOTALL)
     prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
     return blocks + re.findall(r"`([^`\n]+)`", prose)
 
 
-# `synprune VERB ...` where a command starts: line start (after `$`, `>` or blanks, or in an
-# indented comment example `#   synprune ...`), after
-# `&&` `||` `|` `;` `(` a quote `=` or `: ` (YAML `entrypoint: ...`), or after `-m` / `exec`.
-# Prose such as "synprune sweeps on AWS" or "the synprune venv" is not a command.
-_COMMAND = re.compile(
-    r"(?:^[ \t>$]*|^[ \t]*#[ \t]{2,}|&&\s*|\|\|?\s*|;\s*|\(\s*|[\"'`=]|:[ \t]+|\bexec\s+|-m\s+)"
-    r"synprune[ \t]+([a-z][a-z-]*)([^\n\"'`;&|)#]*)",
-    re.MULTILINE,
-)
+def commands(path: Path) -> list[list[str]]:
+    """Every command ``path`` runs or shows, as argv lists."""
+    text = path.read_text()
+    if path.suffix == ".md":
+        return [argv for t in _command_texts(path) for argv in shell_commands(t)]
+    found = _comment_commands(text)
+    if path.suffix in (".yaml", ".yml"):
+        for doc in yaml.safe_load_all(text):
+            found += _yaml_commands(doc)
+    elif path.name == "Dockerfile":
+        found += _dockerfile_commands(text)
+    return found
 
 
 def synprune_commands(path: Path) -> list[tuple[str, list[str]]]:
-    """Every ``synprune VERB --flag ...`` invocation in a file: (verb, [flags])."""
+    """Every ``synprune ...`` invocation in a file: (verb or top-level flag, [flags])."""
     found = []
-    for text in _command_texts(path):
-        text = re.sub(r"\\\n\s*", " ", text)  # join shell line continuations
-        for match in _COMMAND.finditer(text):
-            verb, rest = match.group(1), match.group(2)
-            flags = [tok.split("=", 1)[0] for tok in rest.split() if tok.startswith("--")]
-            found.append((verb, flags))
+    for argv in commands(path):
+        if argv[0] == "synprune" and len(argv) > 1 and re.fullmatch(r"[a-z][a-z-]*", argv[1]):
+            flags = [a.split("=", 1)[0] for a in argv[2:] if a.startswith("--")]
+            found.append((argv[1], flags))
+        elif argv[0] == "synprune":
+            found.append(("", [a.split("=", 1)[0] for a in argv[1:] if a.startswith("-")]))
     return found
 
 
@@ -330,18 +449,40 @@ def _subparser(verb: str) -> argparse.ArgumentParser | None:
     return None
 
 
-def test_command_extraction_finds_the_documented_commands() -> None:
-    commands = synprune_commands(DOCS)
-    verbs = {verb for verb, _ in commands}
-    assert {"sweep", "ui", "stats"} <= verbs
+@pytest.mark.parametrize("path", COMMAND_FILES, ids=lambda p: p.name)
+def test_every_file_yields_its_commands(path: Path) -> None:
+    found = commands(path)
+    assert len(found) > 0, f"{path.name}: no command found"
+    assert all(argv and all(isinstance(a, str) for a in argv) for argv in found)
+
+
+def test_command_extraction_finds_the_known_commands() -> None:
+    assert {"sweep", "ui", "stats"} <= {verb for verb, _ in synprune_commands(DOCS)}
     assert ("sweep", ["--config", "--tracking-uri"]) in synprune_commands(
         INFRA / "kuberay-rayjob.yaml"
     )
+    compose = commands(INFRA / "compose.yaml")
+    assert ["mc", "mb", "--ignore-existing", "local/$$MLFLOW_BUCKET"] in compose
+    assert any(argv[:2] == ["mlflow", "server"] and "--serve-artifacts" in argv for argv in compose)
+    assert ["pg_isready", "-U", "$${POSTGRES_USER}", "-d", "$${POSTGRES_DB}"] in compose
+    assert ["docker", "compose", "-f", "infra/compose.yaml", "--env-file", "infra/.env", "up",
+            "-d", "--build"] in compose  # fmt: skip
+    docker = commands(INFRA / "Dockerfile")
+    assert ["synprune", "--version"] in docker
+    assert ["python", "-m", "pip", "install", "-c", "constraints.txt", "torch==2.13.0"] in docker
+    ray = commands(INFRA / "ray-cluster.yaml")
+    assert ["synprune", "sweep", "--config", "configs/paper.toml", "--address", "auto"] in ray
+    assert any(argv[:3] == ["ray", "start", "--head"] for argv in ray)
 
 
 @pytest.mark.parametrize("path", COMMAND_FILES, ids=lambda p: p.name)
 def test_synprune_commands_name_real_verbs_and_flags(path: Path) -> None:
+    top = set(cli.build_parser()._option_string_actions)
     for verb, flags in synprune_commands(path):
+        if verb == "":
+            unknown = [f for f in flags if f not in top]
+            assert not unknown, f"{path.name}: synprune has no option(s) {unknown}"
+            continue
         assert verb in cli.COMMANDS, f"{path.name}: 'synprune {verb}' is not a CLI verb"
         sub = _subparser(verb)
         if sub is None:
@@ -349,3 +490,22 @@ def test_synprune_commands_name_real_verbs_and_flags(path: Path) -> None:
         known = set(sub._option_string_actions)
         unknown = [f for f in flags if f not in known]
         assert not unknown, f"{path.name}: 'synprune {verb}' has no option(s) {unknown}"
+
+
+@pytest.mark.parametrize("path", COMMAND_FILES, ids=lambda p: p.name)
+def test_mlflow_server_and_ray_commands_use_real_options(path: Path) -> None:
+    """``mlflow server`` and ``ray <verb>`` as installed (constraints.txt pins both)."""
+    from mlflow.cli import server
+    from ray.scripts.scripts import cli as ray_cli
+
+    for argv in commands(path):
+        if argv[:2] == ["mlflow", "server"]:
+            known = {o for p in server.params for o in (*p.opts, *p.secondary_opts)}
+            flags = [a.split("=", 1)[0] for a in argv[2:] if a.startswith("-")]
+            assert not set(flags) - known, f"{path.name}: mlflow server has no {set(flags) - known}"
+        elif argv[0] == "ray" and len(argv) > 1:
+            assert argv[1] in ray_cli.commands, f"{path.name}: 'ray {argv[1]}' is no ray command"
+            params = ray_cli.commands[argv[1]].params
+            known = {o for p in params for o in (*p.opts, *p.secondary_opts)}
+            flags = [a.split("=", 1)[0] for a in argv[2:] if a.startswith("--")]
+            assert not set(flags) - known, f"{path.name}: ray {argv[1]} has no {set(flags) - known}"
