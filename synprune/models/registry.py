@@ -125,7 +125,7 @@ def create_model(
                 arch[unknown[0]],
                 f"a field of model {name!r}: {', '.join(sorted(fields)) or '(none)'}",
             )
-    runtime = {"n_features": n_features, "seq_len": seq_len, "horizon": horizon}
+    runtime: dict[str, Any] = {"n_features": n_features, "seq_len": seq_len, "horizon": horizon}
     runtime["dropout"] = dropout
     check_fits(name, factory, runtime, arch, fields)
     return factory(**runtime, **arch)

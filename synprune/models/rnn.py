@@ -31,6 +31,7 @@ No dropout on the recurrent (hidden-to-hidden) connections.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -48,7 +49,7 @@ from synprune.models.layers import (
 from synprune.models.registry import register_model
 
 CellType = Literal["rnn", "lstm", "gru"]
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 #: Defaults: 64 hidden units and two stacked layers, so that the dropout baseline has both of
 #: its classical places (between layers and before the head); the paper used 1-2 layers.

@@ -67,14 +67,12 @@ def check_real(
 def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
     """Return ``value`` as int if it is an integer in ``[low, high]`` (``high=None``: no bound),
     else ``FieldError``."""
-    ok = isinstance(value, Integral) and not isinstance(value, bool)
-    if ok:
-        v = int(value)  # type: ignore[arg-type]
-        ok = v >= low and (high is None or v <= high)
-    if not ok:
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise FieldError(name, value, f"an integer {rng}")
-    return int(value)  # type: ignore[arg-type]
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        v = int(value)
+        if v >= low and (high is None or v <= high):
+            return v
+    rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+    raise FieldError(name, value, f"an integer {rng}")
 
 
 def collapsed_tensors(tensor_sparsity: dict[str, float], threshold: float = 0.99) -> list[str]:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -95,11 +96,12 @@ def _comm_for(tensors: Sequence[torch.Tensor], group: object) -> _Comm:
     local = next((t.device for t in tensors), torch.device("cpu"))
     if not (dist.is_available() and dist.is_initialized()):
         return _Comm(None, 1, 0, local, False)
-    world, rank = dist.get_world_size(group), dist.get_rank(group)
+    pg = cast("dist.ProcessGroup | None", group)
+    world, rank = dist.get_world_size(pg), dist.get_rank(pg)
     if rank < 0:
         raise ValueError("this process is not a member of the given process group")
     device = torch.device("cpu")
-    if "nccl" in str(dist.get_backend(group)) and torch.cuda.is_available():
+    if "nccl" in str(dist.get_backend(pg)) and torch.cuda.is_available():
         device = next(
             (t.device for t in tensors if t.is_cuda),
             torch.device("cuda", torch.cuda.current_device()),

@@ -164,7 +164,7 @@ def global_sum(value: int, group: object) -> int:
     t = torch.tensor([value], dtype=torch.int64)
     if dist.get_backend(group) == "nccl":  # type: ignore[arg-type]
         t = t.cuda()
-    dist.all_reduce(t, group=group)  # type: ignore[arg-type]
+    dist.all_reduce(t, group=group)
     return int(t.item())
 
 
