@@ -18,7 +18,7 @@ import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,54 +46,77 @@ def remote_address(address: str | None) -> str | None:
 @contextmanager
 def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
     """Connect to ``address`` / RAY_ADDRESS, or start a private local Ray on 127.0.0.1; shut
-    down only what this call started (a Ray the caller initialised is left alone)."""
+    down only what this call started (a Ray the caller initialised is left alone). Tune's own
+    console output is quiet for the block."""
     import ray
 
-    for k, v in _QUIET_ENV.items():
-        os.environ.setdefault(k, v)
-    # our own progress lines replace Tune's end-of-run "Trials did not complete" error log
-    logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)
-    if ray.is_initialized():
+    with _quiet_tune():
+        if ray.is_initialized():
+            yield
+            return
+        kw: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": "ERROR",
+            "configure_logging": True,
+        }
+        address = remote_address(address)
+        if address:
+            ray.init(address=address, **kw)
+        with contextlib.nullcontext() if address else _loopback_only():
+            if not address:
+                ray.init(num_cpus=num_cpus or os.cpu_count(), _node_ip_address=LOOPBACK, **kw)
+            try:
+                yield
+            finally:
+                ray.shutdown()
+
+
+@contextmanager
+def _environ(values: Mapping[str, str], override: bool) -> Iterator[None]:
+    """Set environment variables for the block (only unset ones unless ``override``)."""
+    old = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if override or old[k] is None:
+            os.environ[k] = v
+    try:
         yield
-        return
-    kw: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "logging_level": "ERROR",
-        "configure_logging": True,
-    }
-    address = remote_address(address)
-    if address:
-        ray.init(address=address, **kw)
-        try:
+    finally:
+        for k, before in old.items():
+            if before is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = before
+
+
+@contextmanager
+def _quiet_tune() -> Iterator[None]:
+    # our own progress lines replace Tune's end-of-run "Trials did not complete" error log, and
+    # trials keep no result files in Ray storage (their results reach the driver), which the
+    # end-of-run analysis would warn about
+    loggers = {"ray.tune.tune": logging.CRITICAL, "ray.tune.analysis.experiment_analysis": 40}
+    old = {name: logging.getLogger(name).level for name in loggers}
+    for name, level in loggers.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        with _environ(_QUIET_ENV, override=False):
             yield
-        finally:
-            ray.shutdown()
-        return
-    with _loopback_only():
-        ray.init(num_cpus=num_cpus or os.cpu_count(), _node_ip_address=LOOPBACK, **kw)
-        try:
-            yield
-        finally:
-            ray.shutdown()
+    finally:
+        for name, level in old.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @contextmanager
 def _loopback_only() -> Iterator[None]:
     import ray._private.ray_constants as ray_constants
 
-    old_env = os.environ.get(_LOCAL_ONLY_ENV)
     old_flag = ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[_LOCAL_ONLY_ENV] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        yield
+        with _environ({_LOCAL_ONLY_ENV: "0"}, override=True):
+            yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = old_flag
-        if old_env is None:
-            os.environ.pop(_LOCAL_ONLY_ENV, None)
-        else:
-            os.environ[_LOCAL_ONLY_ENV] = old_env
 
 
 def check_gpus(res: Resources, where: Path | str, remote: bool) -> None:

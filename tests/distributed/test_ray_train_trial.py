@@ -2,7 +2,7 @@
 
 One local Ray runtime (3 logical CPUs: one Tune trial driver + 2 Train workers) serves both
 tests. The sweep with MLflow logging lives in the sweep's tests; here the entry point is called
-directly (via ``run_trial``'s dispatch) and from inside a Tune function trainable.
+directly (through the one executor) and from inside a Tune function trainable.
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ def series() -> SeriesData:
 
 
 def test_two_worker_trial_matches_single_worker(local_ray: Any, series: SeriesData) -> None:
-    from synprune.runtime.executor import execute as run_trial
+    from synprune.runtime.executor import execute
 
     seen: list[tuple[int, dict[str, float]]] = []
-    dist = run_trial(_spec(2), series, on_epoch=lambda e, m: seen.append((e, m)))
-    single = run_trial(_spec(1), series)
+    (dist,) = execute([_spec(2)], series, on_epoch=lambda e, m: seen.append((e, m)))
+    (single,) = execute([_spec(1)], series)
 
     assert dist.status == "finished" and dist.spec["workers"] == 2
     assert any("workers=2" in n and "gloo" in n for n in dist.notes)

@@ -26,6 +26,8 @@ d_model = 8
 n_heads = 2
 d_ff = 8
 num_layers = 1
+[regularizers.dropout]
+p = 0.2
 [regularizers.mc_dropout]
 p = 0.2
 samples = 3
@@ -54,6 +56,7 @@ def test_sweep_end_to_end_then_idempotent(tmp_path: Path, local_ray: None) -> No
     from synprune.config.loader import load_config
     from synprune.runtime.sweep import run_sweep
     from synprune.tracking.reader import trial_rows
+    from synprune.tracking.schema import SWEEP_RUN_TAG
 
     path = tmp_path / "e2e.toml"
     path.write_text(CONFIG)
@@ -81,10 +84,20 @@ def test_sweep_end_to_end_then_idempotent(tmp_path: Path, local_ray: None) -> No
         ):
             assert m in row, m
         run = client.get_run(row["run_id"])
-        assert run.data.tags["mlflow.parentRunId"] == s.parent_run_id
-        assert run.data.params == {k: str(v) for k, v in sp.flat_params().items()}
+        assert run.data.tags[SWEEP_RUN_TAG] == s.parent_run_id
+        flat = {k: str(v) for k, v in sp.flat_params().items() if k != "arm"}
+        assert run.data.params == flat and run.data.tags["arm"] == sp.arm
         hist = client.get_metric_history(row["run_id"], "val_loss")
-        assert len([m for m in hist if m.step <= row["epochs_run"]]) == row["epochs_run"]
+        assert len(hist) == row["epochs_run"]  # one point per epoch, no restored extra
+        best, best_epoch = run.data.metrics["best_val_loss"], run.data.metrics["best_epoch"]
+        if sp.regularizer.name != "mc_dropout":  # MC dropout scores the best epoch its own way
+            assert best == {m.step: m.value for m in hist}[int(best_epoch)]
+        # dropout and mc_dropout (same p = 0.2) of one seed and model share one training
+        if sp.regularizer.name in ("dropout", "mc_dropout"):
+            twin = "mc_dropout" if sp.regularizer.name == "dropout" else "dropout"
+            other = [o for o in grid.values() if o.regularizer.name == twin
+                     and (o.model.name, o.seed) == (sp.model.name, sp.seed)]  # fmt: skip
+            assert run.data.tags["shares_training_with"] == other[0].spec_id
         if sp.regularizer.name == "synaptic":
             assert len(client.get_metric_history(row["run_id"], "sparsity")) >= 1
         assert {"curves.png", "notes.txt"} <= {a.path for a in client.list_artifacts(row["run_id"])}
