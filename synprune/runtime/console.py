@@ -3,7 +3,7 @@
 
 Everything written is plain text: no ANSI codes. The bar redraws with a carriage return only.
 Ray's bundled ``colorama`` registers an exit hook that writes a colour reset to a terminal
-stdout; :func:`no_colour_reset_at_exit` removes it (it was the stray code after the summary).
+stdout; :func:`no_colour_reset_at_exit` removes it (it would follow the summary).
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,38 +133,40 @@ def test_grid_point_longer_than_a_split_is_refused_before_anything_runs(
         assert not db.exists()  # no store, no run written
 
 
+@pytest.mark.slow  # two interpreters importing MLflow and migrating a store: ~25 s on 2 cores
 def test_two_drivers_creating_one_new_store_at_once(tmp_path: Path) -> None:
     """Two MLflow clients migrating one new SQLite file at once race (tables already exist,
     alembic version rows); each driver opens its store under a lock instead."""
     script = textwrap.dedent("""
         import sys, time
+        from pathlib import Path
         from synprune.runtime.preflight import open_tracker
-        uri, experiment, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
-        while time.time() < start:
+        uri, experiment, ready, other = sys.argv[1:5]
+        Path(ready).touch()  # both interpreters imported everything: go together
+        while not Path(other).exists():
             time.sleep(0.001)
         tracker = open_tracker(uri, experiment)
         print("opened", tracker.experiment_id)
     """)
-    for attempt in range(2):
-        uri = f"sqlite:///{tmp_path / f'store{attempt}' / 'mlflow.db'}"
-        start = time.time() + 8  # both interpreters are up and importing by then
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", script, uri, f"exp{i}", str(start)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for i in range(2)
-        ]
-        outs = [p.communicate(timeout=180) for p in procs]
-        for p, (out, err) in zip(procs, outs, strict=True):
-            assert p.returncode == 0 and "Traceback" not in err, err
-            assert out.startswith("opened")
-        from mlflow.tracking import MlflowClient
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    flags = [str(tmp_path / "ready0"), str(tmp_path / "ready1")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, uri, f"exp{i}", flags[i], flags[1 - i]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0 and "Traceback" not in err, err
+        assert out.startswith("opened")
+    from mlflow.tracking import MlflowClient
 
-        names = {e.name for e in MlflowClient(uri).search_experiments()}
-        assert {"exp0", "exp1"} <= names
+    names = {e.name for e in MlflowClient(uri).search_experiments()}
+    assert {"exp0", "exp1"} <= names
 
 
 def test_full_disk_leaves_no_temporary_spool_files(tmp_path: Path) -> None:
