@@ -1,7 +1,8 @@
-"""MLflow write/read helpers against a real SQLite store (no Ray)."""
+"""MLflow writer against a real SQLite store (no Ray): run layout, spool, resume rules."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,33 +11,41 @@ from mlflow.tracking import MlflowClient
 
 from synprune.experiment.results import TrialResult
 from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
+from synprune.tracking.curves import curves_png
 from synprune.tracking.reader import trial_rows
+from synprune.tracking.records import RunRecord
+from synprune.tracking.schema import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 from synprune.tracking.uri import resolve_tracking_uri, store_dir
-from synprune.tracking.writer import (
-    Tracker,
-    curves_png,
-    trial_record,
-)
+from synprune.tracking.writer import Tracker, trial_record
+
+T0 = 1_700_000_000_000  # the trial's own start (ms since the epoch)
 
 
-def spec(seed: int = 0) -> TrialSpec:
+def spec(seed: int = 0, epochs: int = 3) -> TrialSpec:
     return TrialSpec(
         dataset="synthetic",
         model=ComponentSpec("lstm", {"hidden_size": 4}),
         regularizer=ComponentSpec("synaptic", {"final_sparsity": 0.5}),
         seq_len=8,
         seed=seed,
-        train=TrainSpec(epochs=3),
+        train=TrainSpec(epochs=epochs),
+        swept=("regularizer.final_sparsity",),
     )
 
 
-def result(seed: int = 0, status: str = "finished") -> TrialResult:
-    s = spec(seed)
+def result(seed: int = 0, status: str = "finished", epochs: int = 3) -> TrialResult:
+    s = spec(seed, epochs)
     if status == "failed":
         return TrialResult.failed(s.to_dict(), s.spec_id, "RuntimeError: boom\n  traceback...")
     hist = [
-        {"epoch": float(e), "train_loss": 1.0 / e, "val_loss": 1.5 / e, "sparsity": 0.1 * e}
-        for e in (1, 2, 3)
+        {
+            "epoch": float(e),
+            "train_loss": 1.0 / e,
+            "val_loss": 1.5 / e,
+            "sparsity": 0.1 * e,
+            "epoch_seconds": 2.0,
+        }
+        for e in range(1, epochs + 1)
     ]
     return TrialResult(
         spec=s.to_dict(),
@@ -44,13 +53,16 @@ def result(seed: int = 0, status: str = "finished") -> TrialResult:
         test_mae=0.5,
         test_rmse=0.6,
         test_mse=0.36,
-        naive_mae=0.7,
-        naive_rmse=0.8,
-        val_loss=0.5,
-        epochs_run=3,
-        best_epoch=3,
-        final_sparsity=0.3,
-        train_seconds=1.0,
+        naive_mae=0.8,
+        naive_rmse=0.9,
+        val_loss=0.45,
+        epochs_run=epochs,
+        best_epoch=epochs,
+        final_sparsity=0.1 * epochs,
+        train_seconds=2.0 * epochs,
+        tensor_sparsity={"layers.0.weight_ih_l0": 0.25, "head.weight": 0.5},
+        start_time_ms=T0,
+        end_time_ms=T0 + 2000 * epochs,
         history=hist,
         notes=["synthetic: seed 0"],
     )
@@ -71,30 +83,90 @@ def test_uri_resolution_and_store_dir(tmp_path: Path, monkeypatch: pytest.Monkey
     assert store_dir("http://h:1").name == "synprune-runs"
 
 
+def test_experiments_open_in_the_model_training_view(uri: str) -> None:
+    tr = Tracker(uri, "exp")
+    client = MlflowClient(uri)
+    assert client.get_experiment(tr.experiment_id).tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
+    old = client.create_experiment("older")  # made before the tag existed
+    Tracker(uri, "older")
+    assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+
+
 def test_trial_run_layout(uri: str) -> None:
     tr = Tracker(uri, "exp")
+    sweep = tr.start_parent("sweep-1", None, {}, {"trials": 1})
     res = result()
-    assert tr.write(trial_record(res, parent_run_id="", attempts=2)) == "written"
+    assert tr.write(trial_record(res, sweep, attempts=2)) == "written"
     rows = trial_rows(uri, "exp")
     assert len(rows) == 1
     row = rows[0]
     assert row["spec_id"] == res.spec_id and row["status"] == "finished"
     assert (row["model"], row["dataset"], row["regularizer"]) == ("lstm", "synthetic", "synaptic")
     assert (row["seq_len"], row["horizon"], row["seed"]) == ("8", "1", "0")
+    assert row["arm"] == "synaptic[final_sparsity=0.5]"
     assert row["git_sha"] and row["run_status"] == "FINISHED"
-    assert row["test_mae"] == 0.5 and row["val_loss"] == 0.5  # latest val_loss = the best one
+    assert row["test_mae"] == 0.5 and row["best_val_loss"] == 0.45
+    assert row["ratio_to_naive"] == pytest.approx(0.5 / 0.8)
     client = MlflowClient(uri)
     run = client.get_run(row["run_id"])
-    assert run.data.params["regularizer.params.final_sparsity"] == "0.5"
-    assert run.data.params["model.params.hidden_size"] == "4"
-    assert run.data.tags["attempts"] == "2"
-    hist = client.get_metric_history(row["run_id"], "sparsity")
-    assert sorted((m.step, round(m.value, 6)) for m in hist) == [(1, 0.1), (2, 0.2), (3, 0.3)]
-    assert len(client.get_metric_history(row["run_id"], "train_loss")) == 3
+    tags, params = run.data.tags, run.data.params
+    # flat: a trial is a top-level run that names its sweep
+    assert "mlflow.parentRunId" not in tags
+    assert tags["sweep_run_id"] == sweep and tags["sweep"] == "sweep-1"
+    assert run.info.run_name == "lstm-synthetic-synaptic[final_sparsity=0.5]-L8-H1-s0"
+    assert tags["attempts"] == "2"
+    assert "test MAE **0.5**" in tags["mlflow.note.content"]
+    # params: every spec field, none of them "None"
+    assert params["regularizer.params.final_sparsity"] == "0.5"
+    assert params["model.params.hidden_size"] == "4" and params["train.epochs"] == "3"
+    assert "None" not in params.values() and "arm" not in params
+    # histories: one point per epoch, the restored best is its own metric
+    hist = client.get_metric_history(row["run_id"], "val_loss")
+    assert sorted((m.step, m.value) for m in hist) == [(1, 1.5), (2, 0.75), (3, 0.5)]
+    sp = client.get_metric_history(row["run_id"], "sparsity")
+    assert sorted((m.step, round(m.value, 6)) for m in sp) == [(1, 0.1), (2, 0.2), (3, 0.3)]
+    # the run spans the trial's real training time; epochs stamped as they ended
+    assert (run.info.start_time, run.info.end_time) == (T0, T0 + 6000)
+    assert sorted(m.timestamp for m in hist) == [T0 + 2000, T0 + 4000, T0 + 6000]
     arts = {a.path for a in client.list_artifacts(row["run_id"])}
     assert {"curves.png", "notes.txt"} <= arts
     # artifacts of a SQLite store live next to it, not in the working directory
     assert run.info.artifact_uri.startswith(store_dir(uri).as_uri())
+
+
+def test_one_epoch_trial_logs_no_one_point_histories(uri: str) -> None:
+    tr = Tracker(uri, "exp")
+    tr.write(trial_record(result(epochs=1)))
+    rid = trial_rows(uri, "exp")[0]["run_id"]
+    client = MlflowClient(uri)
+    for key in ("train_loss", "val_loss", "sparsity"):
+        assert client.get_metric_history(rid, key) == []
+    metrics = client.get_run(rid).data.metrics
+    assert metrics["best_val_loss"] == 0.45 and metrics["final_sparsity"] == pytest.approx(0.1)
+    assert "curves.png" not in {a.path for a in client.list_artifacts(rid)}
+
+
+def test_tensor_sparsity_final_values_top_histories_and_collapse(
+    uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = result()
+    final = {f"layers.{i}.weight": 0.1 * i for i in range(7)} | {"head.weight": 1.0}
+    res.tensor_sparsity = final
+    for e, h in enumerate(res.history, 1):  # per-epoch values, as the loop may report them
+        h["tensor_sparsity"] = {k: v * e / 3 for k, v in final.items()}
+    Tracker(uri, "exp").write(trial_record(res))
+    assert "head.weight" in capsys.readouterr().err  # the console warning
+    row = trial_rows(uri, "exp")[0]
+    client = MlflowClient(uri)
+    run = client.get_run(row["run_id"])
+    assert run.data.tags["collapsed_tensors"] == "head.weight"
+    for name, value in final.items():
+        assert run.data.metrics[f"sparsity/{name}"] == pytest.approx(value)
+    lengths = {n: len(client.get_metric_history(row["run_id"], f"sparsity/{n}")) for n in final}
+    top5 = ["head.weight", "layers.6.weight", "layers.5.weight", "layers.4.weight"]
+    top5.append("layers.3.weight")
+    assert {n for n, k in lengths.items() if k == 3} == set(top5)
+    assert all(k == 1 for n, k in lengths.items() if n not in top5)
 
 
 def test_failed_run_keeps_error(uri: str) -> None:
@@ -127,6 +199,23 @@ def test_retire_stale_running_runs(uri: str) -> None:
     assert r.info.status == "KILLED" and r.data.tags["status"] == "failed"
     assert "interrupted" in r.data.tags["error"]
     assert tr.retire_stale() == 0
+
+
+def test_spool_reads_older_records_and_sets_bad_files_aside(uri: str) -> None:
+    tr = Tracker(uri, "exp")
+    assert tr.spool is not None
+    rec = trial_record(result())
+    d = json.loads(json.dumps(rec.__dict__))
+    d["field_of_a_future_version"] = 1
+    for key in ("start_ms", "end_ms", "spec", "model_state"):  # an older version's record
+        d.pop(key)
+    tr.spool.dir.mkdir(parents=True)
+    (tr.spool.dir / "00000000000001-a.json").write_text(json.dumps(d))
+    (tr.spool.dir / "00000000000002-b.json").write_text("{not json")
+    assert [r.record_id for r in tr.spooled()] == [rec.record_id]
+    assert (tr.spool.dir / "00000000000002-b.json.bad").is_file()
+    assert tr.flush() == 0 and len(trial_rows(uri, "exp")) == 1
+    assert RunRecord.from_json(d).model_state == ""
 
 
 @pytest.mark.slow  # SQLite busy time-outs make it take ~30 s

@@ -1,0 +1,46 @@
+"""``curves.png``: a trial's loss curves (and sparsity) against epoch, drawn with matplotlib's
+Agg backend in the driver (the MLflow UI's own charts show the same histories interactively)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+
+def curves_png(
+    history: list[dict[str, float]], title: str, best_epoch: float | None = None
+) -> bytes:
+    """Loss curves (and sparsity where present) against epoch, as PNG bytes (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    has_sp = any(h.get("sparsity") is not None for h in history)
+    fig = Figure(figsize=(8 if has_sp else 5, 3.2), dpi=100)
+    ax = fig.add_subplot(1, 2 if has_sp else 1, 1)
+    for key in ("train_loss", "val_loss"):
+        ax.plot(epochs, [h.get(key, math.nan) for h in history], marker="o", ms=3, label=key)
+    if best_epoch:
+        ax.axvline(best_epoch, color="grey", ls="--", lw=1, label="best (restored)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (scaled)")
+    if all(h.get(k, 1.0) > 0 for h in history for k in ("train_loss", "val_loss")):
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if has_sp:
+        ax2 = fig.add_subplot(1, 2, 2)
+        ax2.plot(
+            epochs, [h.get("sparsity", math.nan) for h in history], color="C2", marker="o", ms=3
+        )
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("sparsity")
+        ax2.set_ylim(-0.02, 1.02)
+        ax2.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
