@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rank regularizers from stored runs (Friedman, Nemenyi)",
     ),
     "ui": ("synprune.cli.ui", "open the MLflow UI on the run store"),
+    "export": ("synprune.cli.export", "write one row per trial to CSV or Parquet"),
     "datasets": (
         "synprune.cli.datasets",
         "list, fetch or check the shipped datasets",
