@@ -176,7 +176,11 @@ def run(args: argparse.Namespace) -> int:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+    def on_sigterm(*_: Any) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         seconds = wait_until_answering(proc, base, START_TIMEOUT)
         print(f"MLflow UI: {base}  (store {uri}; answered in {seconds:.1f} s; Ctrl-C stops it)")
