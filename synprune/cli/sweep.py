@@ -27,6 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Ray cluster address (default $RAY_ADDRESS, else a local Ray on 127.0.0.1)",
     )
     p.add_argument(
+        "--allow-grid-change",
+        action="store_true",
+        help="add this config's trials to an experiment that holds another grid (refused "
+        "by default: stats would mix two designs)",
+    )
+    p.add_argument(
         "--num-cpus",
         type=int,
         default=None,
@@ -55,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
     uri = resolve_tracking_uri(args.tracking_uri)
     from synprune.runtime.sweep import run_sweep
 
-    s = run_sweep(cfg, uri, resume=args.resume, address=args.address, num_cpus=args.num_cpus)
+    s = run_sweep(
+        cfg,
+        uri,
+        resume=args.resume,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        allow_grid_change=args.allow_grid_change,
+    )
     mins, secs = divmod(int(s.seconds), 60)
     if s.interrupted:
         print(

@@ -128,6 +128,7 @@ def run_sweep(
     resume: bool = False,
     address: str | None = None,
     num_cpus: int | None = None,
+    allow_grid_change: bool = False,
 ) -> SweepSummary:
     """Check everything, skip finished specs, run the rest on Ray Tune, record every trial in
     MLflow. Ctrl-C returns a summary with ``interrupted=True`` (see the module docstring)."""
@@ -140,6 +141,7 @@ def run_sweep(
     try:
         with graceful_sigint(), experiment_lock(store_dir(tracking_uri), cfg.experiment):
             tracker = open_tracker(tracking_uri, cfg.experiment)
+            tracker.claim_grid(cfg.fingerprint, str(cfg.path), allow_change=allow_grid_change)
             pending = _pending(cfg, specs, tracker, summary)
             if pending and not requested():
                 with ray_session(address, num_cpus):

@@ -88,3 +88,4 @@ BEST_VAL_LOSS = "best_val_loss"  # the restored best validation loss (final metr
 #: stats runs: kind tag, and the sha256 of their input rows + options (one run per input)
 STATS_KIND_TAG = "synprune.kind"
 STATS_INPUT_TAG = "stats_input_sha256"
+GRID_TAG = "synprune.grid_fingerprint"  # experiment tag: the grid its trial runs come from

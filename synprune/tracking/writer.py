@@ -50,11 +50,13 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from synprune.errors import ConfigError
 from synprune.tracking.curves import curves_png
 from synprune.tracking.records import MAX_PARAM, MAX_TAG, RunRecord, trial_record
 from synprune.tracking.schema import (
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
+    GRID_TAG,
     SWEEP_NAME_TAG,
     SWEEP_RUN_TAG,
 )
@@ -113,6 +115,21 @@ class Tracker:
             if exp.tags.get(key) != value:
                 self.client.set_experiment_tag(exp.experiment_id, key, value)
         return str(exp.experiment_id)
+
+    def claim_grid(self, fingerprint: str, config: str, *, allow_change: bool = False) -> None:
+        """Tie the experiment to one grid (``SweepConfig.fingerprint``): a second, different
+        grid under the same name is refused (issue 11, promise 5) unless ``allow_change``.
+        An experiment without the tag (new, or written by an older synprune) takes it."""
+        exp = self.client.get_experiment(self.experiment_id)
+        held = exp.tags.get(GRID_TAG)
+        if held and held != fingerprint and not allow_change:
+            raise ConfigError(
+                f"{config}: experiment {self.experiment!r} at {self.uri} holds the runs of another "
+                f"grid (fingerprint {held}, this config {fingerprint}); name another experiment, "
+                "or pass --allow-grid-change to add this grid's trials to it"
+            )
+        if held != fingerprint:
+            self.client.set_experiment_tag(self.experiment_id, GRID_TAG, fingerprint)
 
     # -- reading -----------------------------------------------------------------------------
     def search(self, filter_string: str = "") -> list[Any]:
