@@ -208,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
     if args.experiment is not None and not args.no_log:
         from synprune.tracking.stats_run import find_stats_run, log_stats_run
 
+        assert uri is not None and exp_id is not None  # set by the --experiment read above
+
         digest = input_digest(rows, _settings(args, blocks))
         try:
             same = find_stats_run(uri, exp_id, digest)

@@ -75,9 +75,9 @@ def swept_fields(labels: Iterable[str]) -> dict[str, list[str]]:
         for k, v in arm.fields:
             fam.setdefault(k, set()).add(v)
     out: dict[str, list[str]] = {}
-    for fam, fields in sorted(seen.items()):
+    for family, fields in sorted(seen.items()):
         swept = [k for k, vals in fields.items() if len(vals) >= 2]
         if swept:
             numeric = sorted(k for k in swept if all(as_number(v) is not None for v in fields[k]))
-            out[fam] = numeric + sorted(k for k in swept if k not in numeric)
+            out[family] = numeric + sorted(k for k in swept if k not in numeric)
     return out

@@ -162,7 +162,7 @@ def load_mlflow(
         rec[CONFIG_ID] = cid = config_fingerprint(p)
         configs.setdefault(cid, p)
     done = [r for r in records if r.get(STATUS) == FINISHED]
-    if done and all(not np.isfinite(float(r.get(metric, np.nan))) for r in done):
+    if done and all(not np.isfinite(float(r.get(metric, np.nan))) for r in done):  # type: ignore[arg-type]
         client = client or _client(tracking_uri)
         sample = client.search_runs(  # only on this error path: which metrics do trials log?
             [exp_id], "tags.status = 'finished' AND tags.spec_id LIKE '%'", max_results=1

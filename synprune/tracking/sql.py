@@ -28,7 +28,7 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
 
 
-def _frame(conn: object, sa: object, sql: str, params: dict, cols: list[str], keys=None):  # type: ignore[no-untyped-def]
+def _frame(conn: object, sa: object, sql: str, params: dict, cols: list[str], keys=None):  # type: ignore[no-untyped-def,unused-ignore]
     text = sa.text(sql)  # type: ignore[attr-defined]
     if keys is not None:
         text = text.bindparams(sa.bindparam("keys", expanding=True))  # type: ignore[attr-defined]

@@ -63,7 +63,7 @@ def log_stats_run(
             "treatment": res.treatment,
             "select_on": res.selection.on if res.selection is not None else "",
         }
-        values = {
+        values: dict[str, float] = {
             "n_blocks": res.design.n_blocks,
             "k": res.design.k,
             "n_dropped_blocks": len(res.design.dropped),
