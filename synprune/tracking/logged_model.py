@@ -5,7 +5,7 @@ The driver rebuilds the forecaster from the spec and the trial's payload
 ``pt2`` format (``torch.export``): MLflow 3.17 refuses to unpickle models by default, and a
 ``pt2`` model loads with torch alone -- no synprune import, no pickle::
 
-    model = mlflow.pytorch.load_model("models:/<model_id>")   # or "runs:/<run_id>/model"
+    model = mlflow.pytorch.load_model("models:/<model_id>")  # or "runs:/<run_id>/<name>"
     y_scaled = model(x_scaled)        # x[B, seq_len, n_features] -> y[B, horizon]
 
 Inputs are windows scaled with the trial's train-split statistics and the output is the scaled
@@ -19,6 +19,7 @@ pruned weights are exactly zero in the model itself.
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -28,7 +29,16 @@ from typing import Any
 import torch
 from torch import nn
 
-MODEL_NAME = "model"
+from synprune.tracking.records import NOTE_TAG
+
+_NOT_IN_NAMES = re.compile(r"[/:.%\"']")  # MLflow refuses these in logged-model names
+
+
+def model_name(run_name: str) -> str:
+    """The logged model's name: its run's, with ``/ : . % " '`` replaced by ``_``
+    (``lstm-aapl-synaptic[final_sparsity=0_5]-L14-H1-s0``); ``runs:/<run_id>/<name>`` and
+    ``models:/<model_id>`` both load it."""
+    return _NOT_IN_NAMES.sub("_", run_name) or "model"
 
 
 class MCDropoutForecaster(nn.Module):
@@ -118,6 +128,9 @@ def log_trial_model(client: Any, uri: str, experiment_id: str, run_id: str, rec:
     if isinstance(model, MCDropoutForecaster):
         metadata["prediction"] = f"mean of {model.samples} MC-dropout passes"
     tags = {k: rec.tags[k] for k in ("spec_id", "arm", "model", "dataset") if k in rec.tags}
+    if NOTE_TAG in rec.tags:  # the model page's description: the trial's outcome
+        tags[NOTE_TAG] = rec.tags[NOTE_TAG]
+    name = model_name(rec.run_name)
     with tempfile.TemporaryDirectory() as tmp, _tracking_uri(uri), warnings.catch_warnings():
         # torch.export on nn.LSTM/GRU/RNN: "_flat_weights ... assigned during export" (harmless)
         warnings.filterwarnings("ignore", message="The tensor attributes", category=UserWarning)
@@ -127,7 +140,7 @@ def log_trial_model(client: Any, uri: str, experiment_id: str, run_id: str, rec:
         )
         logged = client.create_logged_model(
             experiment_id,
-            name=MODEL_NAME,
+            name=name,
             source_run_id=run_id,
             tags=tags,
             params=dict(rec.params),
@@ -135,7 +148,7 @@ def log_trial_model(client: Any, uri: str, experiment_id: str, run_id: str, rec:
         )
         mlflow.pytorch.log_model(
             model,
-            name=MODEL_NAME,
+            name=name,
             model_id=logged.model_id,
             run_id=run_id,
             step=0,

@@ -17,6 +17,7 @@ from synprune.experiment.evaluate import error_metrics
 from synprune.experiment.model_state import decode_model_state
 from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 from synprune.experiment.trial import run_trial
+from synprune.tracking.logged_model import model_name
 from synprune.tracking.reader import trial_rows
 from synprune.tracking.writer import Tracker, trial_record
 
@@ -57,12 +58,14 @@ def test_logged_model_loads_and_predicts_as_the_trial(uri: str, tmp_path: Path) 
     (logged,) = client.search_logged_models([tr.experiment_id])
     assert logged.source_run_id == row["run_id"] and logged.status == LoggedModelStatus.READY
     assert logged.tags["spec_id"] == res.spec_id
+    assert logged.name == "lstm-synthetic-synaptic-L8-H1-s0"  # its run's name
+    assert logged.tags["mlflow.note.content"].startswith("test MAE **")
     assert {m.key for m in logged.metrics} >= {"test_mae", "naive_mae", "ratio_to_naive"}
     run = client.get_run(row["run_id"])
     assert [o.model_id for o in run.outputs.model_outputs] == [logged.model_id]
     with mlflow.tracking._tracking_service.utils._use_tracking_uri(uri):
         by_id = mlflow.pytorch.load_model(f"models:/{logged.model_id}")
-        by_run = mlflow.pytorch.load_model(f"runs:/{row['run_id']}/model")
+        by_run = mlflow.pytorch.load_model(f"runs:/{row['run_id']}/{logged.name}")
         info = mlflow.models.get_model_info(f"models:/{logged.model_id}")
         model_uri = f"models:/{logged.model_id}"
         local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path)))
@@ -93,6 +96,13 @@ def test_mc_dropout_model_predicts_the_mean_of_stochastic_passes(uri: str) -> No
     assert not np.allclose(model(x).detach().numpy(), model(x).detach().numpy())  # stochastic
     # averages of 50 passes: close to the trial's own (equally stochastic) test MAE
     assert _test_mae(model, spec) == pytest.approx(res.test_mae, rel=0.05)
+
+
+def test_model_names_are_run_names_mlflow_accepts() -> None:
+    assert model_name("gru-aapl-synaptic[final_sparsity=0.5]-L14-H1-s0") == (
+        "gru-aapl-synaptic[final_sparsity=0_5]-L14-H1-s0"
+    )
+    assert model_name("a/b:c%d'e\"f") == "a_b_c_d_e_f"
 
 
 def test_failed_trials_and_unbuildable_models_log_no_model(uri: str) -> None:
