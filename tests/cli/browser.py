@@ -42,7 +42,7 @@ def dump_dom(url: str, profile: Path, budget_ms: int = 20000, timeout: float = 1
     assert exe, "chromium is not installed (apt-get install -y chromium)"
     out = subprocess.run(
         [exe, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-         "--dump-dom", url],
+         "--window-size=1600,1000", "--dump-dom", url],
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     return out.stdout
