@@ -193,6 +193,8 @@ def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> Run
     }
     if parent_run_id:
         tags[SWEEP_RUN_TAG] = parent_run_id
+    if getattr(result, "shares_training_with", ""):  # arms trained once (dropout/mc_dropout)
+        tags["shares_training_with"] = str(result.shares_training_with)
     if getattr(result, "shares_training_with", ""):  # spec_ids trained once with this one
         tags["shares_training_with"] = result.shares_training_with
     texts = {}
