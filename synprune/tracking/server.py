@@ -36,7 +36,10 @@ def server_env(uri: str, artifact_root: str | None) -> dict[str, str]:
     }
     if artifact_root:
         env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = artifact_root
-        env["_MLFLOW_SERVER_ARTIFACT_DESTINATION"] = artifact_root
+    # proxied (mlflow-artifacts:/) artifacts: the store's folder, else what the user configured
+    # for `mlflow server --artifacts-destination`; unset = only direct artifact URIs are served
+    if dest := artifact_root or os.environ.get("MLFLOW_ARTIFACTS_DESTINATION"):
+        env["_MLFLOW_SERVER_ARTIFACT_DESTINATION"] = dest
     return env
 
 
