@@ -35,45 +35,55 @@ def _regularizer(arm: str) -> tuple[str, dict[str, Any]]:
     return a.family, {k: as_number(v) if as_number(v) is not None else v for k, v in a.fields}
 
 
-def write_store(uri: str, experiment: str, trials: Iterable[Trial]) -> list[str]:
-    """Write each trial as the sweep's driver would; returns the run ids in order."""
+def record(t: Trial, parent_run_id: str = "") -> Any:
+    """The ``RunRecord`` the sweep's driver builds for ``t`` (``trial_record`` of its result)."""
     from synprune.experiment.results import TrialResult
     from synprune.experiment.spec import TrialSpec
-    from synprune.tracking.writer import Tracker, trial_record
+    from synprune.tracking.writer import trial_record
+
+    name, params = _regularizer(t.arm)
+    spec = TrialSpec.from_dict(
+        {
+            "dataset": t.dataset,
+            "model": {"name": t.model, "params": {"hidden_size": 8}},
+            "regularizer": {"name": name, "params": params},
+            "seq_len": t.seq_len,
+            "seed": t.seed,
+            "train": {"epochs": 3, **t.train},
+        }
+    )
+    if t.error:
+        result = TrialResult.failed(spec.to_dict(), spec.spec_id, t.error)
+    else:
+        result = TrialResult(
+            spec=spec.to_dict(),
+            spec_id=spec.spec_id,
+            test_mae=t.test_mae,
+            test_rmse=1.2 * t.test_mae,
+            test_mse=(1.2 * t.test_mae) ** 2,
+            naive_mae=t.naive_mae,
+            val_loss=t.val_loss,
+            epochs_run=3,
+            best_epoch=2,
+        )
+    rec = trial_record(result, parent_run_id)
+    if t.arm_tag:
+        rec.tags["arm"] = t.arm
+    else:
+        rec.tags.pop("arm", None)
+    return rec
+
+
+def write_store(
+    uri: str, experiment: str, trials: Iterable[Trial], parent_run_id: str = ""
+) -> list[str]:
+    """Write each trial as the sweep's driver would; returns the run ids in order."""
+    from synprune.tracking.writer import Tracker
 
     tracker = Tracker(uri, experiment, spool=False)
     ids = []
     for t in trials:
-        name, params = _regularizer(t.arm)
-        spec = TrialSpec.from_dict(
-            {
-                "dataset": t.dataset,
-                "model": {"name": t.model, "params": {"hidden_size": 8}},
-                "regularizer": {"name": name, "params": params},
-                "seq_len": t.seq_len,
-                "seed": t.seed,
-                "train": {"epochs": 3, **t.train},
-            }
-        )
-        if t.error:
-            result = TrialResult.failed(spec.to_dict(), spec.spec_id, t.error)
-        else:
-            result = TrialResult(
-                spec=spec.to_dict(),
-                spec_id=spec.spec_id,
-                test_mae=t.test_mae,
-                test_rmse=1.2 * t.test_mae,
-                test_mse=(1.2 * t.test_mae) ** 2,
-                naive_mae=t.naive_mae,
-                val_loss=t.val_loss,
-                epochs_run=3,
-                best_epoch=2,
-            )
-        rec = trial_record(result)
-        if t.arm_tag:
-            rec.tags["arm"] = t.arm
-        else:
-            rec.tags.pop("arm", None)
+        rec = record(t, parent_run_id)
         assert tracker.write(rec) == "written"
         ids.append(str(rec.partial_run_id))
     return ids

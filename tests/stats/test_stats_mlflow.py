@@ -1,4 +1,5 @@
-"""Round trip through a real SQLite MLflow store laid out as docs/ARCHITECTURE.md "MLflow layout".
+"""Round trip through a real SQLite MLflow store laid out as docs/ARCHITECTURE.md "MLflow layout",
+written by the project's own writer (``Tracker`` + ``trial_record``, see conftest.py).
 
 The round trip from a store written by a real sweep is in
 tests/runtime/test_sweep_ray.py::test_sweep_end_to_end_then_idempotent (ray-marked).
@@ -7,10 +8,12 @@ tests/runtime/test_sweep_ray.py::test_sweep_end_to_end_then_idempotent (ray-mark
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import Trial, record, write_store
 
 from synprune.cli.main import main
 
@@ -18,56 +21,69 @@ EXPERIMENT = "stats-roundtrip"
 ARMS = {"none": 1.0, "dropout": 0.97, "synaptic": 0.93}
 FILES = {"ranking.csv", "friedman.csv", "nemenyi.csv", "wilcoxon_holm.csv", "cd_diagram.png",
          "report.md"}  # fmt: skip
+#: the trial that failed once and finished when the sweep was resumed
+RERUN = Trial("bitcoin", "synaptic", 1, model="gru")
+RERUN_ERROR = "RuntimeError: worker died"
 
 
-def _log_trial(client, exp_id, parent_id, spec, status, mae, start):  # type: ignore[no-untyped-def]
-    from mlflow.entities import Metric, Param
-
-    ds, model, seq_len, arm, seed = spec
-    tags = {
-        "mlflow.parentRunId": parent_id,
-        "spec_id": f"{ds}-{model}-{seq_len}-{arm}-{seed}",
-        "model": model, "dataset": ds, "regularizer": arm, "seq_len": str(seq_len),
-        "horizon": "1", "seed": str(seed), "status": status, "git_sha": "abc123",
-    }  # fmt: skip
-    run = client.create_run(exp_id, start_time=start, tags=tags, run_name=tags["spec_id"])
-    metrics = [Metric("val_loss", 1.0 / (e + 1), start, e) for e in range(3)]
-    if status == "finished":
-        final = {"test_mae": mae, "test_rmse": 1.2 * mae, "naive_mae": 10.0, "epochs_run": 3.0}
-        metrics += [Metric(k, v, start, 3) for k, v in final.items()]
-    params = [Param("model.hidden_size", "16"), Param("regularizer.name", arm)]
-    client.log_batch(run.info.run_id, metrics=metrics, params=params)
-    client.set_terminated(run.info.run_id, "FINISHED" if status == "finished" else "FAILED")
-    return run.info.run_id
+def _rerun_spec_id() -> str:
+    return record(RERUN).spec_id
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A SQLite store with one sweep: parent run, 24 finished trials, a failure, a rerun."""
-    from mlflow.tracking import MlflowClient
+    """A SQLite store with one sweep run, 24 finished trials (2 datasets x 2 models x 3 arms x
+    2 seeds), one of them finished only on a resume after a failed attempt, an incomplete
+    extra block, and a tuning run."""
+    from synprune.tracking.writer import RunRecord, Tracker
 
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    exp_id = client.create_experiment(EXPERIMENT, artifact_location=(root / "artifacts").as_uri())
-    parent = client.create_run(exp_id, run_name="sweep", tags={"status": "finished"})
-    pid = parent.info.run_id
-    grid = itertools.product(("aapl", "bitcoin"), ("lstm", "gru"), (14,), ARMS, (0, 1))
-    for i, spec in enumerate(grid):
-        mae = 8.0 * ARMS[spec[3]] + 0.01 * i
-        start = 1_000_000 + 1000 * i
-        if spec[:2] == ("bitcoin", "gru") and spec[3] == "synaptic" and spec[4] == 1:
-            # an earlier attempt with a wrong value; the rerun (same spec_id, later) must win
-            _log_trial(client, exp_id, pid, spec, "finished", 99.0, start - 500)
-        _log_trial(client, exp_id, pid, spec, "finished", mae, start)
+    sweep = Tracker(uri, EXPERIMENT, spool=False)
+    pid = sweep.start_parent("sweep", None, {}, {"n_trials": 26})
+    # the first attempt of RERUN failed (its driver went on; a resumed sweep runs it again)
+    write_store(uri, EXPERIMENT, [replace(RERUN, error=RERUN_ERROR)], pid)
+    grid = itertools.product(("aapl", "bitcoin"), ("lstm", "gru"), ARMS, (0, 1))
+    trials = [
+        Trial(ds, arm, seed, 8.0 * ARMS[arm] + 0.01 * i, 0.5, model=model)
+        for i, (ds, model, arm, seed) in enumerate(grid)
+    ]
     # a failed trial of an extra block: that block is incomplete
-    _log_trial(client, exp_id, pid, ("etth1", "lstm", 14, "none", 0), "failed", 0.0, 9_000_000)
-    _log_trial(client, exp_id, pid, ("etth1", "lstm", 14, "dropout", 0), "finished", 5.0, 9_000_001)
-    # an Optuna tuning run (runtime/tune.py tags run_kind=tune): not a benchmark trial
-    tid = _log_trial(client, exp_id, pid, ("aapl", "lstm", 14, "none", 0), "finished", 0.1, 5)
-    client.set_tag(tid, "run_kind", "tune")
-    client.set_terminated(pid)
+    trials += [Trial("etth1", "none", 0, error="ValueError: NaN loss"),
+               Trial("etth1", "dropout", 0, 5.0, 0.5)]  # fmt: skip
+    write_store(uri, EXPERIMENT, trials, pid)
+    sweep.end_parent(pid, "finished", {"n_finished": 25.0})
+    # a tuning run as runtime/tune.py's _record_best writes it (there into '<experiment>-tune';
+    # here into the sweep's experiment, as in a store where the names meet): not a trial
+    tags = {"model": "lstm", "dataset": "aapl", "regularizer": "synaptic", "study": "s",
+            "seq_len": "14", "horizon": "1"}  # fmt: skip
+    tune = RunRecord(
+        kind="tune",
+        run_name="tune-lstm-aapl-synaptic",
+        status="finished",
+        tags=tags,
+        params={"lam": "0.01"},
+        metrics={"objective": 0.1, "n_trials": 8},
+    )
+    assert sweep.write(tune) == "written"
     return uri
+
+
+def test_writer_keeps_one_finished_run_per_spec_id(store: str) -> None:
+    """The real writer never stores a second finished run of a spec_id: a resumed driver learns
+    the finished ones (``finished_spec_ids``, as runtime/sweep.py does) and drops a duplicate."""
+    from mlflow.tracking import MlflowClient
+
+    from synprune.tracking.writer import Tracker
+
+    resumed = Tracker(store, EXPERIMENT, spool=False)
+    sid = _rerun_spec_id()
+    assert sid in resumed.finished_spec_ids()
+    assert resumed.write(record(replace(RERUN, test_mae=99.0))) == "duplicate"
+    client = MlflowClient(tracking_uri=store)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([exp.experiment_id], f"tags.spec_id = '{sid}'")
+    assert sorted(r.data.tags["status"] for r in runs) == ["failed", "finished"]
 
 
 def test_round_trip_and_stats_run_artifacts(
@@ -80,13 +96,14 @@ def test_round_trip_and_stats_run_artifacts(
     assert main(argv) == 0
     assert {p.name for p in out.iterdir()} >= FILES
     trials = pd.read_csv(out / "trials.csv")
-    assert len(trials) == 26  # 24 + etth1 x 2; the parent and the tune run are not trials
+    assert len(trials) == 26  # 24 + etth1 x 2; the sweep and the tune run are not trials
     assert trials.status.value_counts().to_dict() == {"finished": 25, "failed": 1}
-    rerun = trials[trials.spec_id == "bitcoin-gru-14-synaptic-1"]
-    assert len(rerun) == 1 and rerun.test_mae.iloc[0] < 50  # latest run kept, not the 99.0
+    rerun = trials[trials.spec_id == _rerun_spec_id()]
+    assert rerun.status.tolist() == ["finished"]  # the resumed run, not the failed attempt
+    assert rerun.test_mae.iloc[0] == pytest.approx(8.0 * ARMS["synaptic"] + 0.01 * 23)
     report = (out / "report.md").read_text()
     assert "1 rerun(s) of the same spec_id: kept the latest" in report
-    assert "1 run(s) with run_kind tune ignored" in report
+    assert RERUN_ERROR not in report and "run_kind" not in report  # tune run: no spec_id
     assert "dataset=etth1 model=lstm seq_len=14 horizon=1 | none, synaptic |" in report
     assert f"--experiment {EXPERIMENT} --tracking-uri {store}" in report
     ranking = pd.read_csv(out / "ranking.csv")
@@ -95,6 +112,7 @@ def test_round_trip_and_stats_run_artifacts(
 
     client = MlflowClient(tracking_uri=store)
     exp = client.get_experiment_by_name(EXPERIMENT)
+    assert len(client.search_runs([exp.experiment_id], "tags.run_kind = 'tune'")) == 1
     stats_runs = client.search_runs([exp.experiment_id], "tags.`synprune.kind` = 'stats'")
     assert len(stats_runs) == 1
     srun = stats_runs[0]
@@ -125,6 +143,9 @@ def test_unknown_experiment_and_metric(
     assert "no MLflow experiment named 'nope'" in err and EXPERIMENT in err
     assert main([*base, "--experiment", EXPERIMENT, "--metric", "test_smape"]) == 2
     err = capsys.readouterr().err
-    assert "unknown --metric 'test_smape'" in err and "naive_mae, test_mae, test_rmse" in err
+    assert "unknown --metric 'test_smape'" in err
+    # what the writer logs for a finished trial (naive_rmse is NaN here, so not logged)
+    logged = "best_epoch, best_val_loss, epochs_run, final_sparsity, naive_mae, ratio_to_naive, "
+    assert f"(logged metrics: {logged}test_mae, test_mse, test_rmse, train_seconds)" in err
     assert main([*base, "--experiment", EXPERIMENT, "--metric", "test_rmse"]) == 0
     assert "naive_rmse not available" in (tmp_path / "o" / "report.md").read_text()
