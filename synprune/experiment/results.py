@@ -104,21 +104,3 @@ class TrialResult:
         d.pop("history")
         d.pop("model_state")
         return d
-
-    def to_row(self) -> dict[str, Any]:
-        """Flat row for tables: spec keys, status, metrics, provenance."""
-        s = self.spec
-        row: dict[str, Any] = {
-            "spec_id": self.spec_id,
-            "dataset": s["dataset"],
-            "model": s["model"]["name"],
-            "regularizer": s["regularizer"]["name"],
-            "seq_len": s["seq_len"],
-            "horizon": s["horizon"],
-            "seed": s["seed"],
-            "status": self.status,
-            "error": self.error,
-        }
-        row.update(self.metrics())
-        row.update(git_sha=self.git_sha, mlflow_run_id=self.mlflow_run_id)
-        return row
