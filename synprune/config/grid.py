@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synprune.config.checks import Err, check_keys, leaf_paths, toml_key, value_list
-from synprune.experiment.spec import label_value
+from synprune.experiment.params import label_value
 
 AXES = ("model", "dataset", "regularizer", "seq_len", "horizon", "seed")
 _DEFAULTS: dict[str, tuple[Any, ...]] = {"horizon": (1,), "seed": (0,)}

@@ -22,7 +22,7 @@ Schema (every key optional unless marked; unknown keys are refused)::
     [tuning]                        # see synprune.config.tuning
 
 A trial's regularizer params: its table(s) < the tuned file's entry for (model, dataset,
-regularizer) < its swept / extra-arm fields.
+regularizer) (:mod:`synprune.config.tuned`) < its swept / extra-arm fields.
 
 Values are validated by ``TrialSpec`` and the component constructors only (issue 11); this
 module adds the file and the key to their ``FieldError`` (``x.toml: [regularizers.synaptic].
@@ -56,6 +56,7 @@ from synprune.config.checks import (
     toml_key,
 )
 from synprune.config.grid import AXES, ArmSource, Cut, Point, parse_grid
+from synprune.config.tuned import tuned_key, tuned_params
 from synprune.config.tuning import (
     DEFAULT_OPTUNA_STORAGE,
     DEFAULT_SPACE,
@@ -149,8 +150,8 @@ class SweepConfig:
         return merged(parts, own)
 
     def tuned_params(self, model: str, dataset: str, regularizer: str) -> dict[str, Any]:
-        entry = self.tuned.get(model, {}).get(dataset, {}).get(regularizer, {})
-        return dict(entry.get("params", {}))
+        """The tuned file's params for one (model, dataset, regularizer); ``{}`` if none."""
+        return tuned_params(self.tuned, model, dataset, regularizer)
 
     def spec_for(
         self,
@@ -347,12 +348,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
     max_failures = check_int(sweep.get("max_failures", 2), "[sweep].max_failures", err, 0, 100)
     max_conc = check_int(sweep.get("max_concurrent", 0), "[sweep].max_concurrent", err, 0, 100000)
     tuning = parse_tuning(get_table(raw, "tuning", err), err, path)
-    tuned_path, tuned = None, {}
-    if "tuned" in raw:
-        if not isinstance(raw["tuned"], str) or not raw["tuned"]:
-            raise err(f"tuned={raw['tuned']!r} is invalid; allowed: a path to a JSON file")
-        tuned_path = (path.parent / raw["tuned"]).resolve()
-        tuned = _read_tuned(tuned_path, err) if tuned_path.is_file() else {}
+    tuned_path, tuned = tuned_key(raw, path, err)
     cfg = SweepConfig(
         path=path,
         text=text,
@@ -387,27 +383,3 @@ def import_plugins(modules: tuple[str, ...] | list[str]) -> None:
 
     for mod in modules:
         importlib.import_module(mod)
-
-
-def _read_tuned(path: Path, err: Any) -> dict[str, Any]:
-    """``{model: {dataset: {regularizer: {"params": {...}, ...}}}}`` as written by tune
-    (shape only; values are checked with the config's tables by ``check_components``)."""
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise err(f"tuned={str(path)!r}: not valid JSON ({exc})") from None
-    cells = data.get("tuned") if isinstance(data, dict) else None
-    entries = [
-        e
-        for by_ds in (cells.values() if isinstance(cells, dict) else [None])
-        for by_reg in (by_ds.values() if isinstance(by_ds, dict) else [None])
-        for e in (by_reg.values() if isinstance(by_reg, dict) else [None])
-    ]
-    if not isinstance(cells, dict) or not all(
-        isinstance(e, dict) and isinstance(e.get("params", {}), dict) for e in entries
-    ):
-        raise err(
-            f"tuned={str(path)!r}: expected {{'tuned': {{model: {{dataset: {{regularizer: "
-            "{'params': {...}}}}}}"
-        )
-    return dict(cells)

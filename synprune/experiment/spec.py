@@ -36,39 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synprune.errors import ConfigError, FieldError
-
-
-class FrozenParams(dict):
-    """A read-only dict (hashable by content) used for component parameters."""
-
-    def _readonly(self, *_: object, **__: object) -> None:
-        raise TypeError("spec parameters are read-only; use TrialSpec.with_overrides()")
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(json.dumps(self, sort_keys=True, default=str))
-
-    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
-        return (FrozenParams, (dict(self),))
-
-
-def freeze(value: Any) -> Any:
-    """Mappings -> sorted ``FrozenParams``, lists -> tuples, recursively."""
-    if isinstance(value, Mapping):
-        return FrozenParams((k, freeze(value[k])) for k in sorted(value))
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """The inverse of :func:`freeze`: plain dicts and lists (JSON-able)."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [thaw(v) for v in value]
-    return value
+from synprune.experiment.params import flatten, freeze, label_value, parse_value, thaw
 
 
 def relocate(err: FieldError, spec_prefix: str, where: str) -> FieldError:
@@ -324,7 +292,7 @@ class TrialSpec:
         """Dotted keys -> scalar values (MLflow params), ``arm`` instead of ``swept``."""
         d = self.to_dict()
         d.pop("swept")
-        return {**_flatten(d), "arm": self.arm}
+        return {**flatten(d), "arm": self.arm}
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -398,27 +366,3 @@ _TOP_KEYS = (
     *("target", "date_column", "missing_value"),
 )
 _MISSING = object()
-
-
-def label_value(value: Any) -> str:
-    """Arm label text of a value: strings bare, everything else as JSON (true, 0.5, 3)."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def parse_value(raw: str) -> Any:
-    """``--set`` value: JSON where it parses (numbers, true/false/null, lists), else the string."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out

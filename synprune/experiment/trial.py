@@ -19,8 +19,9 @@ import torch
 from synprune.datasets import SeriesData, WindowedData, load_dataset, prepare_windows
 from synprune.experiment.evaluate import evaluate_split
 from synprune.experiment.model_state import encode_model_state
+from synprune.experiment.params import thaw
 from synprune.experiment.results import TrialResult
-from synprune.experiment.spec import TrialSpec, thaw
+from synprune.experiment.spec import TrialSpec
 from synprune.experiment.train import (
     EpochCallback,
     FitResult,
