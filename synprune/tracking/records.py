@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from synprune.experiment.params import flatten
 from synprune.tracking.schema import (
     COLLAPSED_AT,
     COLLAPSED_TAG,
@@ -84,18 +85,11 @@ def spec_params(spec: Mapping[str, Any]) -> tuple[dict[str, str], str]:
         ts = TrialSpec.from_dict(spec)
         flat, arm = ts.flat_params(), str(getattr(ts, "arm", ts.regularizer.name))
     except Exception:  # a spec this version cannot rebuild (e.g. from an older sweep)
-        flat = {k: v for k, v in _flatten(spec).items() if k != "swept"}
+        flat = {k: v for k, v in flatten(spec).items() if k != "swept"}
         arm = str(spec["regularizer"]["name"])
     params = {k: str(v)[:MAX_PARAM] for k, v in flat.items() if v is not None}
     params.pop("arm", None)  # a tag, like model/dataset/regularizer
     return params, arm
-
-
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {prefix + k: v})
-    return out
 
 
 def final_metrics(result: Any) -> dict[str, float]:
@@ -195,8 +189,6 @@ def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> Run
         tags[SWEEP_RUN_TAG] = parent_run_id
     if getattr(result, "shares_training_with", ""):  # arms trained once (dropout/mc_dropout)
         tags["shares_training_with"] = str(result.shares_training_with)
-    if getattr(result, "shares_training_with", ""):  # spec_ids trained once with this one
-        tags["shares_training_with"] = result.shares_training_with
     texts = {}
     if result.notes:
         texts["notes.txt"] = "\n".join(result.notes) + "\n"
