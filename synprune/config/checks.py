@@ -1,7 +1,7 @@
 """Shape checks of a sweep file and the one way to name where a bad value came from.
 
 Values of components and trials are validated by their constructors and ``TrialSpec`` only
-(one validation path, issue 11); this module checks what exists only in the file -- its
+(one validation path); this module checks what exists only in the file -- its
 tables, keys and the config-only settings ([resources], [sweep], [tuning]) -- and turns a
 constructor's ``FieldError`` into one naming the file and the key (:func:`located`).
 

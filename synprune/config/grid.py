@@ -1,4 +1,4 @@
-"""The ``[grid]`` of a sweep file: fixed axes, swept fields and extra arms (issue 12).
+"""The ``[grid]`` of a sweep file: fixed axes, swept fields, extra arms and cuts.
 
 ::
 

@@ -24,7 +24,7 @@ Schema (every key optional unless marked; unknown keys are refused)::
 A trial's regularizer params: its table(s) < the tuned file's entry for (model, dataset,
 regularizer) (:mod:`synprune.config.tuned`) < its swept / extra-arm fields.
 
-Values are validated by ``TrialSpec`` and the component constructors only (issue 11); this
+Values are validated by ``TrialSpec`` and the component constructors only; this
 module adds the file and the key to their ``FieldError`` (``x.toml: [regularizers.synaptic].
 final_sparsity=1.2 is invalid; allowed: a number in [0, 1)``). Loading expands the whole grid,
 so every error is raised before anything runs.
@@ -100,7 +100,7 @@ _TOP = {
 @dataclass(frozen=True)
 class Resources:
     """Per-trial resources: ``cpu`` (Ray CPUs = torch threads), ``gpu`` (fraction ok),
-    ``workers`` (> 1: data-parallel Ray Train workers inside the trial, issue 5)."""
+    ``workers`` (> 1: data-parallel Ray Train workers inside the trial)."""
 
     cpu: float = 1.0
     gpu: float = 0.0

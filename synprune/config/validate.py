@@ -1,7 +1,7 @@
 """Which key of the sweep file a bad value came from.
 
 The values themselves are validated by the component constructors (``resolve_regularizer``,
-``resolve_model``), ``TrainSpec`` and ``TrialSpec`` -- nowhere else (issue 11). Their
+``resolve_model``), ``TrainSpec`` and ``TrialSpec`` -- nowhere else. Their
 ``FieldError`` says *which field* (its ``prefix`` is the place in the spec); this module says
 *which key of the file* set it: a table, a swept field, an extra arm, the tuned file, the
 grid's axes, [resources] or [tuning].

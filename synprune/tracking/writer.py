@@ -118,7 +118,7 @@ class Tracker:
 
     def claim_grid(self, fingerprint: str, config: str, *, allow_change: bool = False) -> None:
         """Tie the experiment to one grid (``SweepConfig.fingerprint``): a second, different
-        grid under the same name is refused (issue 11, promise 5) unless ``allow_change``.
+        grid under the same name is refused unless ``allow_change``.
         An experiment without the tag (new, or written by an older synprune) takes it."""
         exp = self.client.get_experiment(self.experiment_id)
         held = exp.tags.get(GRID_TAG)
