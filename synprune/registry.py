@@ -7,7 +7,7 @@ plugin cannot silently replace a built-in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 from synprune.errors import FieldError
@@ -54,6 +54,17 @@ class Registry(Generic[T]):
             raise FieldError(
                 self.kind, name, f"a registered {self.kind}: {', '.join(self.names())}"
             ) from None
+
+    def refuse_unknown(self, name: str, given: Mapping[str, object], fields: Iterable[str]) -> None:
+        """``FieldError`` naming the first key of ``given`` that is not one of ``fields``."""
+        known = set(fields)
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise FieldError(
+                unknown[0],
+                given[unknown[0]],
+                f"a field of {self.kind} {name!r}: {', '.join(sorted(known)) or '(none)'}",
+            )
 
     def create(self, name: str, /, **kwargs: object) -> T:
         return self.get(name)(**kwargs)

@@ -22,7 +22,6 @@ from typing import Any
 
 from torch import nn
 
-from synprune.errors import FieldError
 from synprune.models.sizing import check_fits
 from synprune.registry import Registry
 
@@ -118,13 +117,7 @@ def create_model(
     factory = get_model_factory(name)
     fields = model_fields(name)
     if not _has_var_keyword(factory):
-        unknown = sorted(set(arch) - set(fields))
-        if unknown:
-            raise FieldError(
-                unknown[0],
-                arch[unknown[0]],
-                f"a field of model {name!r}: {', '.join(sorted(fields)) or '(none)'}",
-            )
+        MODELS.refuse_unknown(name, arch, fields)
     runtime: dict[str, Any] = {"n_features": n_features, "seq_len": seq_len, "horizon": horizon}
     runtime["dropout"] = dropout
     check_fits(name, factory, runtime, arch, fields)

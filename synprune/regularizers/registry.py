@@ -97,13 +97,7 @@ def _create_one(name: str, params: Mapping[str, Any]) -> Regularizer:
     factory = REGULARIZERS.get(name)
     fields = _fields_of(factory)
     if fields is not None:
-        unknown = sorted(set(params) - set(fields))
-        if unknown:
-            raise FieldError(
-                unknown[0],
-                params[unknown[0]],
-                f"a field of regularizer {name!r}: {', '.join(sorted(fields)) or '(none)'}",
-            )
+        REGULARIZERS.refuse_unknown(name, params, fields)
     reg = factory(**params)
     if getattr(reg, "name", "base") == "base":
         reg.name = name
