@@ -1,5 +1,6 @@
 """What a sweep prints while it runs: a progress bar on a terminal, one line per trial otherwise
-(logs, CI, pipes), with an ETA from the durations of the trials finished so far.
+(logs, CI, pipes), with an ETA from the durations of the trials finished so far, costed per
+model x dataset x window (:class:`Eta`).
 
 Everything written is plain text: no ANSI codes. The bar redraws with a carriage return only.
 Ray's bundled ``colorama`` registers an exit hook that writes a colour reset to a terminal
@@ -11,21 +12,99 @@ from __future__ import annotations
 import atexit
 import math
 import sys
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 _BAR = 24
+_ANY = ("", "")  # the key of every unit when the console is not told their cells
 
 
-def eta_seconds(durations: Sequence[float], remaining: int, slots: int) -> float | None:
-    """Seconds until ``remaining`` trials are done, ``slots`` at a time, each taking the mean of
-    ``durations`` (wall seconds of the trials finished so far); None before the first."""
-    if not durations:
+Key = tuple[str, str]  # (cell "model dataset L=.. H=..", regularizer family)
+
+
+def cell_key(spec: Mapping[str, Any]) -> Key:
+    """What a trial's cost depends on most: its model, dataset and window, then its family."""
+    cell = (
+        f"{spec['model']['name']} {spec['dataset']} L={spec['seq_len']} H={spec.get('horizon', 1)}"
+    )
+    return cell, str(spec["regularizer"]["name"])
+
+
+class Eta:
+    """Seconds until the trials left are done, ``slots`` at a time.
+
+    A sweep's trials differ in cost by two orders of magnitude (a PatchTST on hourly data
+    against an RNN on daily prices), so one mean over the trials finished so far misleads
+    whenever the grid's order groups the costly ones. Each unit left is costed, in this order,
+    by the mean wall time in this run of finished units of its cell and family, else of its
+    cell, else by the stored seconds of its cell from an earlier run (``prior``: resume) scaled
+    by how this run's units compared with their stored seconds, else by this run's overall
+    mean. ``None`` while nothing is known. The total is the sum over units divided by
+    ``slots``, and never less than the costliest unit left.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[Key],
+        slots: int,
+        prior: Sequence[tuple[Key, float]] = (),
+    ) -> None:
+        self.slots = max(1, slots)
+        self.left: Counter[Key] = Counter(keys)
+        self.seen: dict[tuple[str, ...], list[float]] = defaultdict(list)
+        self.prior: dict[tuple[str, ...], list[float]] = defaultdict(list)
+        for key, seconds in prior:
+            for level in _levels(key):
+                self.prior[level].append(seconds)
+        self._observed = self._expected = 0.0  # this run's wall vs stored seconds, same units
+
+    def done(self, key: Key, seconds: float | None) -> None:
+        if self.left[key] > 0:
+            self.left[key] -= 1
+        if seconds is None:
+            return
+        expected = self._prior(key)
+        if expected is not None:
+            self._observed += seconds
+            self._expected += expected
+        for level in _levels(key):
+            self.seen[level].append(seconds)
+
+    def unit(self, key: Key) -> float | None:
+        """Expected seconds of one unit with ``key``."""
+        for level in _levels(key)[:2]:
+            if self.seen[level]:
+                return _mean(self.seen[level])
+        expected = self._prior(key)
+        if expected is not None:
+            scale = self._observed / self._expected if self._expected > 0 else 1.0
+            return expected * scale
+        return _mean(self.seen[()]) if self.seen[()] else None
+
+    def seconds(self) -> float | None:
+        left = [(key, n) for key, n in self.left.items() if n > 0]
+        if not left:
+            return 0.0 if (self.seen[()] or self.prior[()]) else None
+        costs = [(self.unit(key), n) for key, n in left]
+        if any(cost is None for cost, _ in costs):
+            return None
+        known = [(float(cost), n) for cost, n in costs if cost is not None]
+        return max(sum(c * n for c, n in known) / self.slots, max(c for c, _ in known))
+
+    def _prior(self, key: Key) -> float | None:
+        for level in _levels(key)[:2]:
+            if self.prior[level]:
+                return _mean(self.prior[level])
         return None
-    if remaining <= 0:
-        return 0.0
-    mean = sum(durations) / len(durations)
-    return mean * math.ceil(remaining / max(1, slots))
+
+
+def _levels(key: Key) -> list[tuple[str, ...]]:
+    return [key, key[:1], ()]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -59,7 +138,10 @@ def _arm(spec: Mapping[str, Any]) -> str:
 
 
 class Console:
-    """Progress of ``total`` trials (specs) run as ``units`` Tune trials, ``slots`` at a time."""
+    """Progress of ``total`` trials (specs) run as ``units`` Tune trials, ``slots`` at a time.
+
+    ``keys`` holds each unit's :func:`cell_key` (all alike when not given) and ``prior`` the
+    (key, seconds) of trials an earlier run finished; both only sharpen the ETA."""
 
     def __init__(
         self,
@@ -68,19 +150,20 @@ class Console:
         slots: int,
         stream: TextIO | None = None,
         tty: bool | None = None,
+        keys: Sequence[Key] | None = None,
+        prior: Sequence[tuple[Key, float]] = (),
     ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.tty = bool(self.stream.isatty()) if tty is None else tty
         self.total, self.units, self.slots = total, units, max(1, slots)
         self.done = self.finished = self.failed = 0
-        self.durations: list[float] = []
+        self._eta = Eta(list(keys) if keys is not None else [_ANY] * units, self.slots, prior)
         self._bar_width = 0
 
     # -- events --------------------------------------------------------------------------------
-    def unit_done(self, seconds: float | None) -> None:
-        """A Tune trial (one or several specs) ended after ``seconds`` of wall time."""
-        if seconds is not None:
-            self.durations.append(seconds)
+    def unit_done(self, seconds: float | None, spec: Mapping[str, Any] | None = None) -> None:
+        """A Tune trial (one or several specs, ``spec`` the first) ended after ``seconds``."""
+        self._eta.done(cell_key(spec) if spec is not None else _ANY, seconds)
         self.units = max(self.units - 1, 0)
 
     def trial(self, spec: Mapping[str, Any], ok: bool, text: str) -> None:
@@ -113,7 +196,7 @@ class Console:
 
     # -- rendering -----------------------------------------------------------------------------
     def eta(self) -> float | None:
-        return eta_seconds(self.durations, self.units, self.slots)
+        return self._eta.seconds()
 
     def bar(self) -> str:
         frac = self.done / self.total if self.total else 1.0

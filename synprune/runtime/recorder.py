@@ -65,7 +65,7 @@ class Recorder:
         last = trial.last_result or {}
         if "results" not in last:
             return self.error(trial, "the trial returned without reporting its results")
-        self.console.unit_done(self._elapsed(trial))
+        self.console.unit_done(self._elapsed(trial), group["specs"][0])
         attempts = trial.num_failures + 1 + self.prior_attempts.get(_key(group), 0)
         for result in results_from_payload(last["results"]):
             note = self._write(result, attempts)
@@ -93,7 +93,7 @@ class Recorder:
                 f"attempt(s) ({first_line(err)}); it runs again after this pass"
             )
             return
-        self.console.unit_done(self._elapsed(trial))
+        self.console.unit_done(self._elapsed(trial), group["specs"][0])
         for spec_id, spec in zip(group["ids"], group["specs"], strict=True):
             note = self._write(TrialResult.failed(spec, spec_id, err), attempts)
             self.failed += 1

@@ -55,7 +55,7 @@ from ray import tune
 from synprune.config.loader import SweepConfig
 from synprune.experiment.spec import TrialSpec
 from synprune.experiment.trial import group_by_training
-from synprune.runtime.console import Console, no_colour_reset_at_exit
+from synprune.runtime.console import Console, cell_key, no_colour_reset_at_exit
 from synprune.runtime.executor import (
     data_key,
     execute,
@@ -198,7 +198,14 @@ def _run(
     )
     cap = max_concurrent_trials(cfg.resources, cfg.max_concurrent)
     slots = parallel_slots(cfg.resources, cap)
-    console = Console(total=len(pending), units=len(groups), slots=slots)
+    stored = tracker.finished_seconds
+    console = Console(
+        total=len(pending),
+        units=len(groups),
+        slots=slots,
+        keys=[cell_key(group[0].to_dict()) for group in groups],
+        prior=[(cell_key(s.to_dict()), stored[s.spec_id]) for s in specs if s.spec_id in stored],
+    )
     recorder = Recorder(tracker, parent, console, rerun_limit=cfg.max_failures)
     status = "interrupted"
     try:

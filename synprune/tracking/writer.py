@@ -90,6 +90,7 @@ class Tracker:
         self.spool = Spool(store_dir(uri) / "spool" / experiment) if spool else None
         self.spool_dir = self.spool.dir if self.spool is not None else None  # empty: falsy
         self._finished: set[str] = set()
+        self.finished_seconds: dict[str, float] = {}  # spec_id -> train seconds, stored runs
         self._sweeps: dict[str, str] = {}  # sweep run id -> its name, for the trials' tag
         self._cooldown_until = 0.0
         self._backoff = 2.0
@@ -148,7 +149,14 @@ class Tracker:
     def finished_spec_ids(self) -> set[str]:
         """spec_ids with a finished trial run in the store or waiting in the spool."""
         runs = self.search("tags.run_kind = 'trial' and tags.status = 'finished'")
-        self._finished |= {r.data.tags["spec_id"] for r in runs if "spec_id" in r.data.tags}
+        for run in runs:
+            spec_id = run.data.tags.get("spec_id")
+            if spec_id is None:
+                continue
+            self._finished.add(spec_id)
+            seconds = run.data.metrics.get("train_seconds")
+            if seconds is not None:
+                self.finished_seconds[spec_id] = float(seconds)
         spooled = {
             r.spec_id for r in self.spooled() if r.kind == "trial" and r.status == "finished"
         }

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from synprune.runtime.console import Console, eta_seconds, fmt_seconds
+from synprune.runtime.console import Console, Eta, cell_key, fmt_seconds
 from synprune.runtime.trial_errors import first_line, last_failure, lost_with_node, plain_text
 
 SPEC = {
@@ -29,13 +29,70 @@ class _Stream(io.StringIO):
         return self._tty
 
 
-def test_eta_is_the_mean_finished_duration_times_the_rounds_left() -> None:
-    assert eta_seconds([], remaining=5, slots=2) is None
-    # mean 20 s, 5 trials on 2 slots = 3 rounds
-    assert eta_seconds([10.0, 30.0], remaining=5, slots=2) == 60.0
-    assert eta_seconds([10.0], remaining=4, slots=4) == 10.0
-    assert eta_seconds([10.0], remaining=0, slots=1) == 0.0
+def _spec(model: str, dataset: str, reg: str = "none", seq_len: int = 7) -> dict:
+    return {
+        **SPEC,
+        "model": {"name": model, "params": {}},
+        "dataset": dataset,
+        "regularizer": {"name": reg, "params": {}},
+        "seq_len": seq_len,
+    }
+
+
+def test_eta_with_one_kind_of_trial_is_the_mean_duration_spread_over_the_slots() -> None:
+    k = ("", "")
+    eta = Eta([k] * 6, slots=2)
+    assert eta.seconds() is None  # nothing known yet
+    eta.done(k, 10.0)
+    assert eta.seconds() == 25.0  # 5 left x 10 s / 2 slots
+    eta.done(k, 30.0)
+    assert eta.seconds() == 40.0  # 4 x 20 / 2
+    for _ in range(3):
+        eta.done(k, 20.0)
+    assert eta.seconds() == 20.0  # one left: never less than one unit
+    eta.done(k, 20.0)
+    assert eta.seconds() == 0.0
     assert [fmt_seconds(s) for s in (None, 42.4, 185, 7620)] == ["?", "42s", "3m05s", "2h07m"]
+
+
+def test_eta_costs_each_cell_by_its_own_trials_not_the_first_ones_seen() -> None:
+    """A study starting with a slow cell: the old single mean said 6 h where ~1 h was left."""
+    slow, fast = cell_key(_spec("patchtst", "air_quality")), cell_key(_spec("rnn", "bitcoin"))
+    slow_syn = cell_key(_spec("patchtst", "air_quality", "synaptic"))
+    assert slow == ("patchtst air_quality L=7 H=1", "none")
+    eta = Eta([slow, slow_syn, slow_syn] + [fast] * 100, slots=2)
+    eta.done(slow, 200.0)
+    # unseen 'fast' cell: this run's only mean (200 s) is all there is
+    assert eta.seconds() == (2 * 200.0 + 100 * 200.0) / 2
+    eta.done(fast, 2.0)
+    assert eta.seconds() == (2 * 200.0 + 99 * 2.0) / 2  # synaptic: its cell's mean
+    eta.done(slow_syn, 400.0)
+    assert eta.unit(slow_syn) == 400.0 and eta.unit(slow) == 200.0
+    assert eta.unit(cell_key(_spec("patchtst", "air_quality", "dropout"))) == 300.0  # its cell
+
+
+def test_eta_on_resume_uses_the_stored_seconds_scaled_to_this_machine() -> None:
+    slow, fast = cell_key(_spec("patchtst", "air_quality")), cell_key(_spec("rnn", "bitcoin"))
+    prior = [(slow, 100.0), (slow, 140.0), (fast, 1.0)]
+    eta = Eta([slow] * 4 + [fast] * 10, slots=2, prior=prior)
+    assert eta.seconds() == (4 * 120.0 + 10 * 1.0) / 2  # before any trial of this run ends
+    eta.done(slow, 240.0)  # this run is twice as slow as the stored one
+    assert eta.unit(slow) == 240.0 and eta.unit(fast) == 2.0
+    assert eta.seconds() == (3 * 240.0 + 10 * 2.0) / 2
+
+
+def test_console_lines_carry_the_per_cell_eta() -> None:
+    out = _Stream(tty=False)
+    slow, fast = _spec("patchtst", "air_quality"), _spec("rnn", "bitcoin")
+    keys = [cell_key(slow)] * 2 + [cell_key(fast)] * 10
+    console = Console(total=12, units=12, slots=1, stream=out, keys=keys)
+    console.unit_done(300.0, slow)
+    console.trial(slow, True, "finished")
+    console.unit_done(3.0, fast)
+    console.trial(fast, True, "finished")
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("(ETA 55m00s)")  # 11 x 300 s: nothing else known yet
+    assert lines[1].endswith("(ETA 5m27s)")  # 300 + 9 x 3 s
 
 
 def test_not_a_terminal_one_plain_line_per_trial_with_eta() -> None:

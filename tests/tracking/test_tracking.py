@@ -185,6 +185,7 @@ def test_duplicates_are_not_written(uri: str) -> None:
     assert tr.write(trial_record(result())) == "written"
     tr2 = Tracker(uri, "exp")  # a later driver
     assert result().spec_id in tr2.finished_spec_ids()
+    assert tr2.finished_seconds == {result().spec_id: 6.0}  # the stored train seconds (ETA)
     assert tr2.write(trial_record(result())) == "duplicate"
     assert len(trial_rows(uri, "exp")) == 1
 
