@@ -20,9 +20,11 @@ import pandas as pd
 
 from synprune.errors import ConfigError
 from synprune.tracking.schema import (
+    ATTEMPTS_TAG,
     ERROR_TAG,
     FINAL_METRICS,
     RUN_KIND,
+    SHARES_TAG,
     SPEC_ID,
     STATUS,
     SWEEP_NAME_TAG,
@@ -33,9 +35,9 @@ from synprune.tracking.schema import (
 
 RUN_COLUMNS = ("run_id", "run_name", "status", "error", "start_time", "end_time")
 TAG_COLUMNS = tuple(
-    t for t in (*TRIAL_TAGS, "attempts", SWEEP_RUN_TAG, SWEEP_NAME_TAG) if t != STATUS
+    t for t in (*TRIAL_TAGS, ATTEMPTS_TAG, SHARES_TAG, SWEEP_RUN_TAG, SWEEP_NAME_TAG) if t != STATUS
 )
-INT_COLUMNS = ("seq_len", "horizon", "seed", "attempts", "epochs_run", "best_epoch")
+INT_COLUMNS = ("seq_len", "horizon", "seed", ATTEMPTS_TAG, "epochs_run", "best_epoch")
 
 
 def _client(uri: str) -> Any:

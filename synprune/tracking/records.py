@@ -21,9 +21,11 @@ from typing import Any
 
 from synprune.experiment.params import flatten
 from synprune.tracking.schema import (
+    ATTEMPTS_TAG,
     COLLAPSED_AT,
     COLLAPSED_TAG,
     HISTORY_METRICS,
+    SHARES_TAG,
     SWEEP_RUN_TAG,
     TENSOR_PREFIX,
     TOP_TENSORS,
@@ -183,12 +185,12 @@ def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> Run
         "horizon": str(s.get("horizon", 1)),
         "seed": str(s["seed"]),
         "git_sha": result.git_sha,
-        "attempts": str(attempts),
+        ATTEMPTS_TAG: str(attempts),
     }
     if parent_run_id:
         tags[SWEEP_RUN_TAG] = parent_run_id
     if getattr(result, "shares_training_with", ""):  # arms trained once (dropout/mc_dropout)
-        tags["shares_training_with"] = str(result.shares_training_with)
+        tags[SHARES_TAG] = str(result.shares_training_with)
     texts = {}
     if result.notes:
         texts["notes.txt"] = "\n".join(result.notes) + "\n"

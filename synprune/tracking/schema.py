@@ -2,8 +2,9 @@
 (``tracking.reader``, including its SQL fast path, and ``tracking.export``) read them.
 
 A trial run (``run_kind=trial``) carries
-    tags      TRIAL_TAGS (+ ``sweep_run_id``/``sweep`` naming the sweep run that launched it,
-              ``error`` when failed, ``collapsed_tensors`` when a tensor is pruned >= 99 %)
+    tags      TRIAL_TAGS, ``attempts`` (+ ``sweep_run_id``/``sweep`` naming the sweep run that
+              launched it, ``error`` when failed, ``collapsed_tensors`` when a tensor is
+              pruned >= 99 %, ``shares_training_with`` when another arm shares its training)
     params    every spec field, dotted (``TrialSpec.flat_params()``), no ``None`` values
     metrics   FINAL_METRICS (one value each), HISTORY_METRICS per epoch (step = epoch), and
               ``sparsity/<tensor>``: the final masked fraction of each pruned tensor, with a
@@ -34,6 +35,10 @@ TRIAL_TAGS = (
 SWEEP_RUN_TAG = "sweep_run_id"
 SWEEP_NAME_TAG = "sweep"
 COLLAPSED_TAG = "collapsed_tensors"
+#: how many attempts (Tune retries, reruns after a lost node) the trial took
+ATTEMPTS_TAG = "attempts"
+#: spec_ids of the trials evaluated on this trial's very training (dropout / MC dropout)
+SHARES_TAG = "shares_training_with"
 
 #: per-epoch metric histories (step = epoch)
 HISTORY_METRICS = ("train_loss", "val_loss", "sparsity")

@@ -3,6 +3,7 @@ their error) from a store written by the real Tracker, as CSV or Parquet."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def store(tmp_path: Path) -> tuple[str, str, str]:
     uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
     tr = Tracker(uri, "exp", spool=False)
     first = tr.start_parent("sweep-1", None, {}, {})
-    tr.write(trial_record(_finished(_spec(0), 0.4), first))
+    shared = dataclasses.replace(_finished(_spec(0), 0.4), shares_training_with="peer")
+    tr.write(trial_record(shared, first))
     s1 = _spec(1)
     tr.write(trial_record(TrialResult.failed(s1.to_dict(), s1.spec_id, "ValueError: bad"), first))
     second = tr.start_parent("sweep-2", None, {}, {})
@@ -78,6 +80,7 @@ def test_experiment_to_csv_one_row_per_trial(
     assert ok["test_mae"] == 0.4 and ok["ratio_to_naive"] == pytest.approx(0.5)
     assert ok["best_val_loss"] == 0.3 and ok["epochs_run"] == 2 and ok["train_seconds"] == 1.5
     assert ok["sparsity/layers.0.weight_ih_l0"] == 0.5
+    assert ok["attempts"] == 1 and ok["shares_training_with"] == "peer"
     assert ok["start_time"] == "2023-11-14T22:13:20+00:00"
     # the spec that failed in sweep-1 and finished in sweep-2 is one (finished) row
     assert df.iloc[1]["status"] == "finished" and df.iloc[1]["sweep"] == "sweep-2"
