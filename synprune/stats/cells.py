@@ -14,6 +14,7 @@ across datasets measured in different units is not. Pure functions; no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -66,21 +67,36 @@ def cell_table(
     return out
 
 
+def _decimals(value: float, significant: int) -> int:
+    if value == 0 or not np.isfinite(value):
+        return significant - 1
+    return int(min(12, max(0, significant - 1 - math.floor(math.log10(abs(value))))))
+
+
+def mean_ci(mean: float, half: float, significant: int = 4) -> str:
+    """``2061 ± 573``, ``0.4183 ± 0.0180``: the mean to ``significant`` digits in fixed
+    notation and the half-width to the same decimals (to one significant digit where those
+    decimals would show 0), so a column compares at a glance; ``–`` for no value."""
+    if not np.isfinite(mean):
+        return "–"
+    d = _decimals(mean, significant)
+    text = f"{mean:.{d}f}"
+    if np.isfinite(half):
+        hd = d if half == 0 or round(half, d) != 0 else _decimals(half, 1)
+        text += f" ± {half:.{hd}f}"
+    return text
+
+
 def wide_cells(cells: pd.DataFrame, blocks: Sequence[str], naive: str | None) -> pd.DataFrame:
     """The paper's shape: one row per block, one column per arm with "mean ± ci"; naive last."""
 
-    def text(mean: float, half: float) -> str:
-        if not np.isfinite(mean):
-            return "–"
-        return f"{mean:.4g}" + (f" ± {half:.2g}" if np.isfinite(half) else "")
-
     blocks = list(blocks)
-    labels = cells.assign(cell=[text(m, h) for m, h in zip(cells["mean"], cells["ci95"])])
+    labels = cells.assign(cell=[mean_ci(m, h) for m, h in zip(cells["mean"], cells["ci95"])])
     wide = labels.pivot_table(index=blocks, columns="arm", values="cell", aggfunc="first")
     wide.columns.name = None
     if naive and naive in cells.columns:
         nv = cells.groupby(blocks, sort=True, observed=True)[naive].first()
-        wide[naive] = [f"{v:.4g}" if np.isfinite(v) else "–" for v in nv.reindex(wide.index)]
+        wide[naive] = [mean_ci(v, np.nan) for v in nv.reindex(wide.index)]
     return wide.reset_index()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from synprune.stats.analysis import analyze
 from synprune.stats.arms import parse_arm, swept_fields
-from synprune.stats.cells import cell_table, sensitivity_data, t_interval, wide_cells
+from synprune.stats.cells import cell_table, mean_ci, sensitivity_data, t_interval, wide_cells
 from synprune.stats.ranking import tied_positions
 
 T975 = {1: 12.7062, 3: 3.1824}  # Student-t 0.975 quantiles (any statistics table)
@@ -65,7 +65,19 @@ def test_cell_table_mean_ci_and_naive() -> None:
     assert c.loc[(14, "dropout[p=0.3]"), "naive_mae"] == 28.0
     wide = wide_cells(cells, ["dataset", "model", "seq_len", "horizon"], "naive_mae")
     assert list(wide.columns)[-1] == "naive_mae"
-    assert wide.loc[wide.seq_len == 7, "none"].item() == "15 ± 64"
+    assert wide.loc[wide.seq_len == 7, "none"].item() == "15.00 ± 63.53"
+    assert wide.loc[wide.seq_len == 7, "naive_mae"].item() == "14.00"
+
+
+def test_mean_ci_reads_as_one_column_without_exponents() -> None:
+    assert mean_ci(2061.3, 573.2) == "2061 ± 573"  # was "2061 ± 5.7e+02"
+    assert mean_ci(0.41834, 0.01801) == "0.4183 ± 0.0180"
+    assert mean_ci(1973.4, 0.73) == "1973 ± 1"
+    assert mean_ci(1973.4, 0.3) == "1973 ± 0.3"  # a half-width below the mean's last digit
+    assert mean_ci(1.3384, 0.0) == "1.338 ± 0.000"
+    assert mean_ci(0.444, np.nan) == "0.4440"  # one seed: no interval
+    assert mean_ci(np.nan, 1.0) == "–"
+    assert mean_ci(-3.5e-5, 1e-6) == "-0.00003500 ± 0.00000100"
 
 
 def test_sensitivity_is_seed_paired_then_averaged_over_blocks() -> None:
