@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from synprune.stats.arms import swept_fields
+from synprune.stats.budget import BudgetCheck, budget_check
 from synprune.stats.cells import cell_table, sensitivity_data
 from synprune.stats.headline import Headline, headline, naive_ratios
 from synprune.stats.integrity import Failures, split_failures
@@ -61,6 +62,7 @@ class StatsResult:
     sensitivity: pd.DataFrame | None = None
     wilcoxon_scale: str = "raw"
     naive: str | None = "naive_mae"
+    budget: BudgetCheck | None = None  # with selection: the best family at an equal budget
 
     @property
     def treatment(self) -> str:
@@ -199,6 +201,10 @@ def analyze(
             "arms sweep a field, but the sensitivity figure needs a numeric swept field and an "
             "arm named 'none' in the same blocks: not drawn"
         )
+    budget = None
+    if select:
+        best_family = str(avg.sort_values(kind="stable").index[0])
+        budget = budget_check(usable, metric, select, blocks, aggregate, alpha, best_family)
     families = None
     if treat != FAMILY and FAMILY in usable.columns:
         families = dict(zip(usable[treat].astype(str), usable[FAMILY].astype(str)))
@@ -222,4 +228,5 @@ def analyze(
         sensitivity=sensitivity,
         wilcoxon_scale=scale,
         naive=naive,
+        budget=budget,
     )

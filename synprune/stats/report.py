@@ -4,7 +4,8 @@ File names (DESIGN.md, public): ranking.csv, friedman.csv, nemenyi.csv, wilcoxon
 cd_diagram.png, report.md. Also written: headline_blocks.csv (per-block % changes and naive
 ratios), cells.csv (mean ± 95 % CI per block and arm), failures.csv (failed trials and dropped
 rows), trials.csv (the long-format rows analysed, so the report can be reproduced with
-``--from-csv`` even after the experiment changes); selection.csv with ``--select-on``;
+``--from-csv`` even after the experiment changes); selection.csv and budget.csv (the best
+family at an equal tuning budget, :mod:`synprune.stats.budget`) with ``--select-on``;
 sensitivity.png / sensitivity.csv when arms sweep a field; and the manifest
 (:mod:`synprune.stats.outdir`). Files the manifest does not list are never touched.
 """
@@ -40,6 +41,8 @@ def planned_files(res: StatsResult) -> list[str]:
     names = [*OUTPUT_FILES, *EXTRA_FILES]
     if res.selection is not None:
         names.append("selection.csv")
+    if res.budget is not None:
+        names.append("budget.csv")
     if res.sensitivity is not None and not res.sensitivity.empty:
         names += ["sensitivity.png", "sensitivity.csv"]
     return names
@@ -110,6 +113,8 @@ def write_outputs(
     csv("trials.csv", rows)
     if res.selection is not None:
         csv("selection.csv", res.selection.table)
+    if res.budget is not None:
+        csv("budget.csv", res.budget.table)
     title = f"{res.metric}: N = {res.design.n_blocks} blocks, k = {res.design.k}, α = {res.alpha}"
     if res.overall is None:
         title += " (k = 2: no Nemenyi CD)"

@@ -163,6 +163,32 @@ def _selection_section(res: StatsResult) -> list[str]:
     ]
 
 
+def _budget_section(res: StatsResult) -> list[str]:
+    b = res.budget
+    if b is None:
+        return []
+    positions = b.table["position"].value_counts().sort_index()
+    dist = pd.DataFrame(
+        {"position of " + b.family: positions.index, "subsets": positions.to_numpy()}
+    )
+    return [
+        "## Equal tuning budget",
+        "",
+        f"`{b.family}` was selected from {b.n_arms} arms per block, "
+        f"{', '.join(f'`{f}`' for f in b.budget_of)} from {b.size}: the best of more "
+        "configurations has a lower validation loss by chance alone, and part of that carries "
+        f"to the test split. The family ranking again, with `{b.family}` limited to "
+        f"{b.size} of its arms (every other family unchanged):",
+        "",
+        b.summary(res.alpha),
+        "",
+        markdown_table(dist),
+        "",
+        "Every subset with its average rank and Friedman p is in budget.csv.",
+        "",
+    ]
+
+
 def _failures_section(res: StatsResult) -> list[str]:
     f, d = res.failures, res.design
     lines = ["## Failed trials, dropped rows and incomplete blocks", ""]
@@ -209,6 +235,7 @@ def render_markdown(
         markdown_table(res.ranking),
         "",
         *_selection_section(res),
+        *_budget_section(res),
         *_friedman_section(res),
         *_posthoc_section(res),
         *_cells_section(res),

@@ -137,7 +137,10 @@ def answer(res: StatsResult) -> list[str]:
             post.append(
                 "The omnibus test did not reject, so read these pairwise results with caution."
             )
-    return [head, "", " ".join(["**Significant?**", omnibus_sentence(res), *post])]
+    lines = [head, "", " ".join(["**Significant?**", omnibus_sentence(res), *post])]
+    if res.budget is not None:
+        lines += ["", f"**Tuning budget?** {res.budget.summary(res.alpha)}"]
+    return lines
 
 
 def console_line(res: StatsResult) -> str:
