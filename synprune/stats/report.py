@@ -93,8 +93,10 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
 
-    def csv(name: str, df: pd.DataFrame, index: bool = False) -> None:
-        df.to_csv(out / name, index=index, float_format="%.10g")
+    def csv(name: str, df: pd.DataFrame, index: bool = False, exact: bool = False) -> None:
+        # tables for reading: 10 significant digits; the frozen input rows: full precision,
+        # so that --from-csv on them reproduces every table to the last digit
+        df.to_csv(out / name, index=index, float_format=None if exact else "%.10g")
         paths.append(out / name)
 
     csv("ranking.csv", res.ranking)
@@ -110,7 +112,7 @@ def write_outputs(
     csv("headline_blocks.csv", headline_blocks(res), index=True)
     csv("cells.csv", res.cells if res.cells is not None else pd.DataFrame())
     csv("failures.csv", failures_table(res))
-    csv("trials.csv", rows)
+    csv("trials.csv", rows, exact=True)
     if res.selection is not None:
         csv("selection.csv", res.selection.table)
     if res.budget is not None:

@@ -66,10 +66,12 @@ def test_csv_round_trip_writes_every_file(tmp_path: Path, capsys: pytest.Capture
     assert f"synprune stats --from-csv {csv}" in report
     assert "synaptic vs mc_dropout" in report and "beats the naive" in report
     assert "12 blocks x 4 arms (0 dropped)" in capsys.readouterr().out
-    # the frozen trials.csv reproduces the ranking exactly
+    # the frozen trials.csv (full precision) reproduces every table to the last digit
     again = tmp_path / "again"
     assert run_cli("--from-csv", out / "trials.csv", "--out", again) == 0
     pd.testing.assert_frame_equal(pd.read_csv(again / "ranking.csv"), ranking)
+    for name in ("ranking", "friedman", "nemenyi", "wilcoxon_holm", "cells", "headline_blocks"):
+        assert (again / f"{name}.csv").read_bytes() == (out / f"{name}.csv").read_bytes(), name
 
 
 def test_incomplete_blocks_listed_or_refused_with_strict(
