@@ -94,6 +94,35 @@ def _what(res: StatsResult) -> str:
     return "families" if res.selection is not None else "arms"
 
 
+def effect_sentence(res: StatsResult, limit: int = 4) -> str | None:
+    """How large the best treatment's lead is: the median over blocks (and range) of its
+    metric relative to each other treatment's, in %, so that a significant rank difference is
+    never read as a large one. None when there is no single best or a cell is not positive."""
+    names, _ = best(res)
+    m = res.design.matrix
+    if len(names) != 1 or m.empty or not bool(np.all(m.to_numpy(dtype=float) > 0)):
+        return None
+    top = names[0]
+    others = [str(t) for t in res.avg_ranks.sort_values(kind="stable").index if str(t) != top]
+    shown = others[:limit]
+    if "none" in others and "none" not in shown:  # the unregularized baseline, always
+        shown = [*shown[: limit - 1], "none"]
+    parts = []
+    for other in shown:
+        pct = 100.0 * (m[top] / m[other] - 1.0)
+        parts.append(
+            f"vs `{other}` {float(pct.median()):+.2f} % "
+            f"(range {float(pct.min()):+.1f} to {float(pct.max()):+.1f} %)"
+        )
+    rest = len(others) - len(shown)
+    more = f"; {rest} more in the tables below" if rest else ""
+    one = "family" if res.selection is not None else "arm"
+    return (
+        f"**How large?** `{top}`'s `{res.metric}` relative to each other {one}'s, "
+        f"median over the {len(m)} blocks: " + "; ".join(parts) + more + " (negative: lower error)."
+    )
+
+
 def answer(res: StatsResult) -> list[str]:
     """The report's first paragraph: best treatment (ties shared) and significance in words."""
     d = res.design
@@ -138,6 +167,9 @@ def answer(res: StatsResult) -> list[str]:
                 "The omnibus test did not reject, so read these pairwise results with caution."
             )
     lines = [head, "", " ".join(["**Significant?**", omnibus_sentence(res), *post])]
+    effect = effect_sentence(res)
+    if effect is not None:
+        lines += ["", effect]
     if res.budget is not None:
         lines += ["", f"**Tuning budget?** {res.budget.summary(res.alpha)}"]
     return lines

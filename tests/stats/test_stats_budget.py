@@ -13,6 +13,7 @@ import synprune.stats.budget as budget_mod
 from synprune.cli.main import main
 from synprune.stats.analysis import analyze
 from synprune.stats.budget import budget_check
+from synprune.stats.summary import effect_sentence
 
 
 def _rows(n_blocks: int = 8, syn_arms: int = 4) -> pd.DataFrame:
@@ -82,3 +83,23 @@ def test_selection_report_states_the_budget_check(tmp_path: Path) -> None:
     assert "**Tuning budget?** With `synaptic` limited to 2 of its 4 arms" in report
     assert "## Equal tuning budget" in report
     assert len(pd.read_csv(out / "budget.csv")) == 6
+
+
+def test_report_says_how_large_the_lead_is_not_only_whether_it_is_significant() -> None:
+    cells = {"d1": {"a": 0.9, "none": 1.0, "b": 1.2}, "d2": {"a": 1.8, "none": 2.0, "b": 2.0}}
+    rows = pd.DataFrame(
+        [
+            {"dataset": ds, "model": "m", "seq_len": 7, "horizon": 1, "regularizer": arm,
+             "arm": arm, "seed": "0", "status": "finished", "test_mae": mae}
+            for ds, arms in cells.items()
+            for arm, mae in arms.items()
+        ]
+    )  # fmt: skip
+    text = effect_sentence(analyze(rows, "test_mae"))
+    # a / none = 0.9, 0.9; a / b = 0.75, 0.9; listed in order of average rank (none 2.25, b 2.75)
+    assert text == (
+        "**How large?** `a`'s `test_mae` relative to each other arm's, median over the 2 "
+        "blocks: vs `none` -10.00 % (range -10.0 to -10.0 %); vs `b` -17.50 % "
+        "(range -25.0 to -10.0 %) (negative: lower error)."
+    )
+    assert effect_sentence(analyze(rows.assign(test_mae=1.0), "test_mae")) is None  # no best
