@@ -155,7 +155,7 @@ class Console:
     ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.tty = bool(self.stream.isatty()) if tty is None else tty
-        self.total, self.units, self.slots = total, units, max(1, slots)
+        self.total, self.slots = total, max(1, slots)
         self.done = self.finished = self.failed = 0
         self._eta = Eta(list(keys) if keys is not None else [_ANY] * units, self.slots, prior)
         self._bar_width = 0
@@ -164,7 +164,6 @@ class Console:
     def unit_done(self, seconds: float | None, spec: Mapping[str, Any] | None = None) -> None:
         """A Tune trial (one or several specs, ``spec`` the first) ended after ``seconds``."""
         self._eta.done(cell_key(spec) if spec is not None else _ANY, seconds)
-        self.units = max(self.units - 1, 0)
 
     def trial(self, spec: Mapping[str, Any], ok: bool, text: str) -> None:
         """One spec ended: ``finished ...`` or ``FAILED ...`` (``text`` is the detail)."""

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from synprune.stats.analysis import StatsResult
+from synprune.stats.headline import pct_change
 
 TIE_TOL = 1e-9
 
@@ -108,8 +109,9 @@ def effect_sentence(res: StatsResult, limit: int = 4) -> str | None:
     if "none" in others and "none" not in shown:  # the unregularized baseline, always
         shown = [*shown[: limit - 1], "none"]
     parts = []
+    changes = pct_change(m, top, tuple(shown))
     for other in shown:
-        pct = 100.0 * (m[top] / m[other] - 1.0)
+        pct = changes[f"vs_{other}"]
         parts.append(
             f"vs `{other}` {float(pct.median()):+.2f} % "
             f"(range {float(pct.min()):+.1f} to {float(pct.max()):+.1f} %)"

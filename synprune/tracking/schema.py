@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from synprune.experiment.results import FINAL_METRICS as _TRIAL_METRICS
+
 #: tags every trial run carries (``status`` is written last: finished | failed)
 TRIAL_TAGS = (
     "spec_id",
@@ -42,20 +44,14 @@ SHARES_TAG = "shares_training_with"
 
 #: per-epoch metric histories (step = epoch)
 HISTORY_METRICS = ("train_loss", "val_loss", "sparsity")
-#: final metrics of a finished trial (``TrialResult.metrics()`` + ``ratio_to_naive``);
-#: ``best_val_loss`` is the restored model's validation loss
+#: final metrics of a finished trial: ``TrialResult``'s (experiment/results.py, one list) with
+#: ``ratio_to_naive`` after the naive errors; ``best_val_loss`` is the restored model's
+#: validation loss
+_AFTER_NAIVE = _TRIAL_METRICS.index("naive_rmse") + 1
 FINAL_METRICS = (
-    "test_mae",
-    "test_rmse",
-    "test_mse",
-    "naive_mae",
-    "naive_rmse",
+    *_TRIAL_METRICS[:_AFTER_NAIVE],
     "ratio_to_naive",
-    "best_val_loss",
-    "epochs_run",
-    "best_epoch",
-    "final_sparsity",
-    "train_seconds",
+    *_TRIAL_METRICS[_AFTER_NAIVE:],
 )
 #: the columns a reader of the runs table wants first (docs: "MLflow UI")
 KEY_METRICS = ("test_mae", "naive_mae", "ratio_to_naive", "final_sparsity")
