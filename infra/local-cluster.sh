@@ -63,17 +63,52 @@ find_python() {
     printf '%s\n' "$py"
 }
 
-# Print N distinct free TCP ports on 127.0.0.1 (all held open together, so no duplicates).
+# Print N distinct free TCP ports on 127.0.0.1 and record them in state.env (TAKEN_PORTS).
+# A port is only reserved once its server binds it, and servers start seconds after their port
+# is picked (MLflow's start-up overlaps Ray's), so two guards keep ports from colliding:
+#   * never a port this cluster already handed out (TAKEN_PORTS, read from the file because
+#     callers run in subshells), so Ray's head cannot get MLflow's or its own GCS port twice;
+#   * ports come from 20000 up to the kernel's ephemeral range (ip_local_port_range), which
+#     the kernel never gives to outgoing connections and Ray's worker ports (10002-19999) do
+#     not use, so nobody's client socket takes a picked port before its server binds it.
 free_ports() {
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
+    local taken="" ports
+    [[ -f $STATE ]] && taken="$(source "$STATE" && printf '%s' "${TAKEN_PORTS:-}")"
+    ports="$("$PYTHON" - "$1" "$taken" <<'EOF'
+import random, socket, sys
+n, taken = int(sys.argv[1]), {int(p) for p in sys.argv[2].split()}
+try:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+except (OSError, ValueError, IndexError):
+    ephemeral_low = 32768
+candidates = [p for p in range(20000, ephemeral_low) if p not in taken]
+random.shuffle(candidates)
+socks, picked = [], []
+for port in candidates:
+    if len(picked) == n:
+        break
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
+    picked.append(port)
+while len(picked) < n:  # no room below the ephemeral range: let the kernel choose
+    s = socket.socket()
     s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
+    socks.append(s)
+    if s.getsockname()[1] not in taken:
+        picked.append(s.getsockname()[1])
+print(" ".join(map(str, picked)))
 for s in socks:
     s.close()
 EOF
+)" || die "could not pick $1 free ports on $HOST"
+    state_set TAKEN_PORTS "${taken:+$taken }$ports"
+    printf '%s\n' "$ports"
 }
 
 # state.env: KEY=VALUE lines (values shell-quoted); sourced by every subcommand.

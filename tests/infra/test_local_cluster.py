@@ -127,6 +127,20 @@ def _decode_address(hex_addr: str) -> str:
     return f"[{addr.hex()}]:{port}"
 
 
+def _assert_ports_distinct(state: dict[str, str]) -> None:
+    """Every port the script handed out is distinct (a CI run once saw Ray's GCS port handed
+    out again to the same node's dashboard agent), names the servers' ports, and lies below the
+    kernel's ephemeral range, where no outgoing connection can take it before its server binds.
+    """
+    taken = [int(p) for p in state["TAKEN_PORTS"].split()]
+    assert len(taken) == len(set(taken)), f"a port was handed out twice: {sorted(taken)}"
+    for key in ["PG_PORT", "MLFLOW_PORT", "RAY_PORT"]:
+        assert int(state[key]) in taken, key
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    if ephemeral_low > 21000:
+        assert all(20000 <= p < ephemeral_low for p in taken), sorted(taken)
+
+
 def _ray_nodes(env: dict[str, str]) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", _NODES_PROBE], env=env, capture_output=True, text=True, timeout=180
@@ -163,6 +177,7 @@ def test_local_cluster_life_cycle(cluster_env: tuple[dict[str, str], Path]) -> N
     assert exports["MLFLOW_TRACKING_URI"].startswith("http://127.0.0.1:")
     state = _state(cluster_dir)
     driver_env = {**env, **exports}
+    _assert_ports_distinct(state)
 
     # ---- a second `up` notices and prints the same exports
     assert _exports(_run(["up"], env)) == exports
@@ -217,6 +232,7 @@ def test_local_cluster_life_cycle(cluster_env: tuple[dict[str, str], Path]) -> N
     assert _ray_nodes(driver_env)["alive"] == 1
     _run(["start-worker"], env)
     assert _ray_nodes(driver_env)["alive"] == 2
+    _assert_ports_distinct(_state(cluster_dir))  # the new node got ports nobody was given
 
     # ---- restart-mlflow: a new server process, same data
     old_mlflow = int(_state(cluster_dir)["MLFLOW_SID"])
