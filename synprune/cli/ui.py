@@ -138,10 +138,11 @@ def wait_until_answering(proc: subprocess.Popen[bytes], base: str, timeout: floa
     raise RuntimeError(f"the MLflow server did not answer on {base} within {timeout:.0f} s")
 
 
-def experiment_links(base: str, only: str | None) -> list[tuple[str, str]]:
+def experiment_links(base: str, only: str | None, store: str) -> list[tuple[str, str]]:
     """(name, runs-page link) per experiment (``only``: that one, or an error naming the
-    experiments there are)."""
+    experiments ``store`` has)."""
     from synprune.tracking.ui_view import runs_page
+    from synprune.tracking.uri import unknown_experiment
 
     found = _api(base, "/api/2.0/mlflow/experiments/search", {"max_results": 1000})
     exps = [e for e in found.get("experiments", []) if e.get("lifecycle_stage") == "active"]
@@ -149,10 +150,7 @@ def experiment_links(base: str, only: str | None) -> list[tuple[str, str]]:
         names = [e["name"] for e in exps]
         exps = [e for e in exps if e["name"] == only]
         if not exps:
-            raise ConfigError(
-                f"--experiment {only!r}: no such experiment in this store "
-                f"(there are: {', '.join(names) or 'none'})"
-            )
+            raise unknown_experiment(only, store, names)
     exps = [e for e in exps if e["name"] != "Default" or only == "Default"]
     return [(e["name"], runs_page(base, e["experiment_id"])) for e in exps]
 
@@ -184,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         seconds = wait_until_answering(proc, base, START_TIMEOUT)
         print(f"MLflow UI: {base}  (store {uri}; answered in {seconds:.1f} s; Ctrl-C stops it)")
-        links = experiment_links(base, args.experiment)
+        links = experiment_links(base, args.experiment, uri)
         for name, link in links[:20]:
             print(f"  {name}: {link}")
         if len(links) > 20:

@@ -32,6 +32,7 @@ from synprune.tracking.schema import (
     TENSOR_PREFIX,
     TRIAL_TAGS,
 )
+from synprune.tracking.uri import unknown_experiment
 
 RUN_COLUMNS = ("run_id", "run_name", "status", "error", "start_time", "end_time")
 TAG_COLUMNS = tuple(
@@ -60,11 +61,8 @@ def _search(client: Any, experiment_id: str, flt: str) -> list[Any]:
 def _experiment(client: Any, uri: str, name: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is None:
-        names = [e.name for e in client.search_experiments(max_results=100)]
-        raise ConfigError(
-            f"--experiment {name!r}: no such experiment at {uri} "
-            f"(there are: {', '.join(names) or 'none'})"
-        )
+        names = [e.name for e in client.search_experiments(max_results=1000)]
+        raise unknown_experiment(name, uri, names)
     return str(exp.experiment_id)
 
 

@@ -23,7 +23,12 @@ from synprune.tracking.schema import (
     TRIAL_TAGS,
     VAL_LOSS,
 )
-from synprune.tracking.uri import is_sqlite, resolve_tracking_uri, sqlite_path
+from synprune.tracking.uri import (
+    is_sqlite,
+    resolve_tracking_uri,
+    sqlite_path,
+    unknown_experiment,
+)
 
 FAILED = "failed"
 
@@ -146,11 +151,8 @@ def load_mlflow(
         uri = client.tracking_uri
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
-            names = [e.name for e in client.search_experiments(max_results=50)]
-            raise ConfigError(
-                f"no MLflow experiment named '{experiment}' at {uri} "
-                f"(experiments: {', '.join(names) or 'none'})"
-            )
+            names = [e.name for e in client.search_experiments(max_results=1000)]
+            raise unknown_experiment(experiment, uri, names)
         exp_id = exp.experiment_id
         records, params = _read_runs_api(client, exp_id, wanted)
     source = f"experiment '{experiment}' at {uri}"

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from synprune.errors import ConfigError
+
 DEFAULT_TRACKING_URI = "sqlite:///./synprune-runs/mlflow.db"
 DEFAULT_STORE_DIR = Path("synprune-runs")
 
@@ -34,3 +36,14 @@ def store_dir(uri: str) -> Path:
 def artifact_root(uri: str) -> str | None:
     """Artifacts of a SQLite store go next to it; a server decides its own."""
     return (store_dir(uri) / "artifacts").as_uri() if is_sqlite(uri) else None
+
+
+def unknown_experiment(name: str, where: str, names: list[str]) -> ConfigError:
+    """The one error every command (stats, export, ui) gives for an experiment the store lacks:
+    ``--experiment 'x': no such experiment at <where> (there are: a, b)``, the names sorted
+    (at most 20 shown)."""
+    shown = sorted(set(names))
+    listed = ", ".join(shown[:20]) + (f", ... ({len(shown)} in all)" if len(shown) > 20 else "")
+    return ConfigError(
+        f"--experiment {name!r}: no such experiment at {where} (there are: {listed or 'none'})"
+    )

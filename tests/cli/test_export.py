@@ -109,7 +109,10 @@ def test_clear_errors(
     uri, _, _ = store
     out = str(tmp_path / "x.csv")
     cases = [
-        (["--experiment", "nope", "--out", out], "no such experiment at"),
+        (
+            ["--experiment", "nope", "--out", out],
+            f"--experiment 'nope': no such experiment at {uri}",
+        ),
         (["--experiment", "exp", "--out", str(tmp_path / "x.xlsx")], "must end in .csv or"),
         (["--sweep", "0" * 32, "--out", out], f"--sweep {'0' * 32}: no such run"),
     ]

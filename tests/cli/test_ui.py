@@ -116,7 +116,7 @@ def test_ui_prints_its_url_once_it_answers_and_stops(store: str) -> None:
 def test_unknown_experiment_stops_the_server(store: str) -> None:
     port = free_port()
     rc, _, err = finish(ui("--tracking-uri", store, "--port", str(port), "--experiment", "x"), 90)
-    assert rc == 2 and "--experiment 'x': no such experiment in this store" in err
+    assert rc == 2 and f"--experiment 'x': no such experiment at {store}" in err
     assert "uiexp" in err
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)

@@ -140,7 +140,7 @@ def test_unknown_experiment_and_metric(
     base = ["stats", "--tracking-uri", store, "--out", str(tmp_path / "o"), "--no-log"]
     assert main([*base, "--experiment", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "no MLflow experiment named 'nope'" in err and EXPERIMENT in err
+    assert f"--experiment 'nope': no such experiment at {store}" in err and EXPERIMENT in err
     assert main([*base, "--experiment", EXPERIMENT, "--metric", "test_smape"]) == 2
     err = capsys.readouterr().err
     assert "unknown --metric 'test_smape'" in err

@@ -15,7 +15,7 @@ from synprune.tracking.curves import curves_png
 from synprune.tracking.reader import trial_rows
 from synprune.tracking.records import RunRecord
 from synprune.tracking.schema import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
-from synprune.tracking.uri import resolve_tracking_uri, store_dir
+from synprune.tracking.uri import resolve_tracking_uri, store_dir, unknown_experiment
 from synprune.tracking.writer import Tracker, trial_record
 
 T0 = 1_700_000_000_000  # the trial's own start (ms since the epoch)
@@ -81,6 +81,14 @@ def test_uri_resolution_and_store_dir(tmp_path: Path, monkeypatch: pytest.Monkey
     assert resolve_tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
     assert store_dir(f"sqlite:///{tmp_path}/a/m.db") == tmp_path / "a"
     assert store_dir("http://h:1").name == "synprune-runs"
+
+
+def test_unknown_experiment_message_names_the_store_and_what_it_has() -> None:
+    err = unknown_experiment("x", "sqlite:///s.db", ["b", "a", "b"])
+    assert str(err) == "--experiment 'x': no such experiment at sqlite:///s.db (there are: a, b)"
+    assert "(there are: none)" in str(unknown_experiment("x", "u", []))
+    many = str(unknown_experiment("x", "u", [f"e{i:02d}" for i in range(25)]))
+    assert "e19, ... (25 in all))" in many and "e20" not in many
 
 
 def test_experiments_open_in_the_model_training_view(uri: str) -> None:
