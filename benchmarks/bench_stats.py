@@ -1,10 +1,11 @@
 """Benchmark: `synprune stats --experiment ...` on a SQLite MLflow store with >= 3,000 trial runs.
 
 Builds (or reuses, cached under bench-out/stats/) a store laid out as docs/ARCHITECTURE.md
-"MLflow layout" says: one parent run, one child run per trial with the spec tags, ~20 spec params,
-per-epoch histories (train_loss, val_loss, sparsity) and the 8 final metrics; a few failed trials
+"MLflow layout" says, with the tags and params the real writer derives from a TrialSpec
+(tracking.records.spec_params): one sweep run, one flat trial run per trial (``sweep_run_id``),
+per-epoch histories (train_loss, val_loss, sparsity) and every final metric; a few failed trials
 and reruns. Then times the stats stage end to end and split into read / compute / write.
-Prints figures; asserts nothing.
+Prints figures; asserts no times. Exits 1 if `synprune stats` fails on the store.
 
     python benchmarks/bench_stats.py [--runs 3360] [--epochs 20] [--rebuild] [--api]
 """
@@ -12,7 +13,6 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import shutil
 import subprocess
@@ -35,10 +35,14 @@ def build_store(db: Path, n_runs: int, epochs: int) -> tuple[float, int]:
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
+    from synprune.experiment.spec import TrialSpec
+    from synprune.tracking.records import spec_params
+    from synprune.tracking.schema import ATTEMPTS_TAG, FINAL_METRICS, RUN_KIND, SWEEP_RUN_TAG
+
     t0 = time.perf_counter()
     client = MlflowClient(tracking_uri=f"sqlite:///{db}")
     exp_id = client.create_experiment(EXPERIMENT, artifact_location=(db.parent / "art").as_uri())
-    parent = client.create_run(exp_id, run_name="sweep", tags={"synprune.kind": "sweep"})
+    parent = client.create_run(exp_id, run_name="sweep", tags={RUN_KIND: "sweep"})
     client.log_param(parent.info.run_id, "config", "benchmarks/bench_stats.py")
     seq_lens = (7, 14, 21, 28, 56, 96, 192)
     n_seeds = 7
@@ -50,38 +54,39 @@ def build_store(db: Path, n_runs: int, epochs: int) -> tuple[float, int]:
     logged = 0
     now = int(time.time() * 1000)
     for i, (ds, model, seq_len, arm, seed) in enumerate(grid):
-        spec_id = hashlib.sha1(f"{ds}|{model}|{seq_len}|{arm}|{seed}".encode()).hexdigest()[:16]
+        spec = TrialSpec.from_dict(
+            {"dataset": ds, "model": {"name": model, "params": {}},
+             "regularizer": {"name": arm, "params": {}}, "seq_len": seq_len, "seed": seed,
+             "train": {"epochs": epochs}}
+        )  # fmt: skip
+        spec_id = spec.spec_id
+        # the params and tags the real writer logs (tracking.records), so the layout cannot drift
+        params, arm_tag = spec_params(spec.to_dict())
         # ~1% fail; half of those are rerun (same spec_id, finished later)
         outcomes = ["finished"]
         if rng.random() < 0.01:
             outcomes = ["failed", "finished"] if rng.random() < 0.5 else ["failed"]
         for attempt, status in enumerate(outcomes):
             tags = {
-                "mlflow.parentRunId": parent.info.run_id,
+                SWEEP_RUN_TAG: parent.info.run_id,
                 "spec_id": spec_id,
                 "model": model,
                 "dataset": ds,
                 "regularizer": arm,
+                "arm": arm_tag,
                 "seq_len": str(seq_len),
                 "horizon": "1",
                 "seed": str(seed),
                 "status": status,
                 "git_sha": "0123456789abcdef",
+                ATTEMPTS_TAG: str(attempt + 1),
+                RUN_KIND: "trial",
             }
             run = client.create_run(
                 exp_id, start_time=now + 10 * i + attempt * 10**7, tags=tags,
                 run_name=f"{ds}-{model}-{arm}-{seq_len}-s{seed}",
             )  # fmt: skip
             rid = run.info.run_id
-            params = {
-                "dataset": ds, "seq_len": seq_len, "horizon": 1, "seed": seed,
-                "model.name": model, "model.hidden_size": 64, "model.num_layers": 2,
-                "regularizer.name": arm, "regularizer.p": 0.2, "regularizer.final_sparsity": 0.8,
-                "regularizer.start_frac": 0.1, "regularizer.end_frac": 0.8,
-                "regularizer.prune_every": 10, "regularizer.schedule": "ease_in",
-                "train.epochs": epochs, "train.batch_size": 64, "train.lr": 1e-3,
-                "train.patience": 5, "train.optimizer": "adam", "spec_id": spec_id,
-            }  # fmt: skip
             ts = now + i
             metrics = []
             sparsity = 0.8 if arm == "synaptic" else 0.0
@@ -97,9 +102,11 @@ def build_store(db: Path, n_runs: int, epochs: int) -> tuple[float, int]:
                 mae = naive * 0.9 * EFFECT[arm] * float(rng.lognormal(0, 0.05))
                 final = {
                     "test_mae": mae, "test_rmse": mae * 1.3, "test_mse": (mae * 1.3) ** 2,
-                    "naive_mae": naive, "val_loss": 0.1, "epochs_run": epochs,
-                    "final_sparsity": 0.8 if arm == "synaptic" else 0.0, "train_seconds": 12.5,
+                    "naive_mae": naive, "naive_rmse": naive * 1.3, "ratio_to_naive": mae / naive,
+                    "best_val_loss": 0.1 * mae / naive, "epochs_run": epochs,
+                    "best_epoch": epochs - 1, "final_sparsity": sparsity, "train_seconds": 12.5,
                 }  # fmt: skip
+                assert set(final) == set(FINAL_METRICS), "bench metrics drifted from the schema"
                 metrics += [Metric(k, float(v), ts, epochs) for k, v in final.items()]
             client.log_batch(
                 rid,
@@ -147,6 +154,9 @@ def main() -> int:
     )
     cold = time.perf_counter() - t0
     print(f"stats (fresh process, --no-log): exit {proc.returncode}, {cold:.2f} s wall")
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return 1
 
     # 2) the two readers side by side (mlflow already imported)
     t0 = time.perf_counter()
@@ -170,6 +180,8 @@ def main() -> int:
     rc = cli_main(argv)
     total = time.perf_counter() - t0
     print(f"stats (in-process, warm imports): exit {rc}, {total:.2f} s")
+    if rc != 0:
+        return 1
     for k, v in stats_cmd.LAST_TIMINGS.items():
         print(f"  {k:<8} {v:6.2f} s")
     print(f"report: {out / 'report.md'}")
