@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_ranks import run_ranks
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -154,39 +151,25 @@ def _pipeline_fit(rank: int, world: int) -> dict[str, Any]:
     return out
 
 
-def _worker(rank: int, world: int, tmp: str) -> None:
-    torch.set_num_threads(1)
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{tmp}/store",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=90),
+def _worker(rank: int, world: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"manual": _manual_loop(rank), "fit": _pipeline_fit(rank, world)}
+    # checksums compared on every rank too (all ranks must agree)
+    sums = torch.tensor(
+        [out["manual"]["mask_pruned_sum"], out["fit"]["mask_pruned_sum"]], dtype=torch.int64
     )
-    try:
-        out = {"manual": _manual_loop(rank), "fit": _pipeline_fit(rank, world)}
-        # checksums compared on every rank too (all ranks must agree)
-        sums = torch.tensor(
-            [out["manual"]["mask_pruned_sum"], out["fit"]["mask_pruned_sum"]], dtype=torch.int64
-        )
-        lo, hi = sums.clone(), sums.clone()
-        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
-        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
-        digests: list[Any] = [None] * world
-        dist.all_gather_object(digests, [out[p]["mask_digest"] for p in ("manual", "fit")])
-        out["all_reduced_sums_equal"] = bool(torch.equal(lo, hi))
-        out["all_digests_equal"] = all(d == digests[0] for d in digests)
-        torch.save(out, f"{tmp}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+    lo, hi = sums.clone(), sums.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    digests: list[Any] = [None] * world
+    dist.all_gather_object(digests, [out[p]["mask_digest"] for p in ("manual", "fit")])
+    out["all_reduced_sums_equal"] = bool(torch.equal(lo, hi))
+    out["all_digests_equal"] = all(d == digests[0] for d in digests)
+    return out
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(WORLD, str(tmp)), nprocs=WORLD, join=True)
-    return [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return run_ranks(_worker, WORLD, tmp_path_factory.mktemp("ddp"))
 
 
 @pytest.mark.parametrize("part", ["manual", "fit"])

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_ranks import run_ranks
 from torch import nn
 
 from synprune.regularizers.selection import k_smallest_flat
@@ -154,28 +151,13 @@ def _dtensor_ties(rank: int, world: int) -> dict[str, Any]:
     return {"steps": steps, "N": pruner.num_prunable, "mix_error": err, "resume_ok": resume_ok}
 
 
-def _worker(rank: int, world: int, tmp: str) -> None:
-    torch.set_num_threads(1)
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{tmp}/store",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=90),
-    )
-    try:
-        out = {"fsdp": _fsdp_lstm(rank, world), "ties": _dtensor_ties(rank, world)}
-        torch.save(out, f"{tmp}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int, world: int) -> dict[str, Any]:
+    return {"fsdp": _fsdp_lstm(rank, world), "ties": _dtensor_ties(rank, world)}
 
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("fsdp")
-    mp.spawn(_worker, args=(WORLD, str(tmp)), nprocs=WORLD, join=True)
-    return [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return run_ranks(_worker, WORLD, tmp_path_factory.mktemp("fsdp"))
 
 
 def test_fsdp2_masks_equal_unsharded_run(ranks: list[dict[str, Any]]) -> None:

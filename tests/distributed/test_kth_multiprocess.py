@@ -8,13 +8,11 @@ own shard, computes and saves its results to a file; the pytest process compares
 from __future__ import annotations
 
 import functools
-import os
-from datetime import timedelta
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from gloo_ranks import run_ranks
 
 from synprune.regularizers.distributed import kth_smallest_magnitude, smallest_k_mask
 
@@ -61,27 +59,14 @@ def _cases(world: int) -> list[Case]:
     return cases
 
 
-def _worker(rank: int, world: int, tmp: str) -> None:
-    torch.set_num_threads(1)
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{tmp}/store",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=60),
-    )
-    try:
-        results = []
-        for _, shards, ks in _cases(world):
-            mine = shards[rank]
-            values = [kth_smallest_magnitude(mine, k) for k in ks]
-            masks = [smallest_k_mask(mine, k) for k in [0, *ks]]
-            results.append((values, masks))
-        extra = _checks_needing_a_group(rank, world)
-        torch.save({"results": results, "extra": extra}, f"{tmp}/rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int, world: int) -> dict[str, object]:
+    results = []
+    for _, shards, ks in _cases(world):
+        mine = shards[rank]
+        values = [kth_smallest_magnitude(mine, k) for k in ks]
+        masks = [smallest_k_mask(mine, k) for k in [0, *ks]]
+        results.append((values, masks))
+    return {"results": results, "extra": _checks_needing_a_group(rank, world)}
 
 
 def _checks_needing_a_group(rank: int, world: int) -> dict[str, object]:
@@ -137,9 +122,7 @@ def _checks_needing_a_group(rank: int, world: int) -> dict[str, object]:
 def spawned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     """Spawn one gloo group of ``world`` ranks running every case; (world, per-rank results)."""
     world = request.param
-    tmp = tmp_path_factory.mktemp(f"gloo{world}")
-    mp.spawn(_worker, args=(world, str(tmp)), nprocs=world, join=True)
-    return world, [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(world)]
+    return world, run_ranks(_worker, world, tmp_path_factory.mktemp(f"gloo{world}"), 60)
 
 
 def _bits(value: float | torch.Tensor) -> int:
