@@ -32,7 +32,7 @@ from synprune.tracking.schema import (
     TENSOR_PREFIX,
     TRIAL_TAGS,
 )
-from synprune.tracking.uri import unknown_experiment
+from synprune.tracking.uri import experiment_id
 
 RUN_COLUMNS = ("run_id", "run_name", "status", "error", "start_time", "end_time")
 TAG_COLUMNS = tuple(
@@ -56,14 +56,6 @@ def _search(client: Any, experiment_id: str, flt: str) -> list[Any]:
         token = page.token
         if not token:
             return runs
-
-
-def _experiment(client: Any, uri: str, name: str) -> str:
-    exp = client.get_experiment_by_name(name)
-    if exp is None:
-        names = [e.name for e in client.search_experiments(max_results=1000)]
-        raise unknown_experiment(name, uri, names)
-    return str(exp.experiment_id)
 
 
 def _sweep_runs(client: Any, uri: str, run_id: str) -> list[Any]:
@@ -137,7 +129,7 @@ def export_frame(
         raise ConfigError("give exactly one of --experiment NAME or --sweep RUN_ID")
     client = _client(uri)
     if experiment is not None:
-        runs = _search(client, _experiment(client, uri, experiment), f"tags.{RUN_KIND} = 'trial'")
+        runs = _search(client, experiment_id(client, uri, experiment), f"tags.{RUN_KIND} = 'trial'")
         source = f"experiment {experiment!r}"
     else:
         runs = _sweep_runs(client, uri, str(sweep))

@@ -24,10 +24,10 @@ from synprune.tracking.schema import (
     VAL_LOSS,
 )
 from synprune.tracking.uri import (
+    experiment_id,
     is_sqlite,
     resolve_tracking_uri,
     sqlite_path,
-    unknown_experiment,
 )
 
 FAILED = "failed"
@@ -149,11 +149,7 @@ def load_mlflow(
     else:
         client = _client(tracking_uri)
         uri = client.tracking_uri
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            names = [e.name for e in client.search_experiments(max_results=1000)]
-            raise unknown_experiment(experiment, uri, names)
-        exp_id = exp.experiment_id
+        exp_id = experiment_id(client, uri, experiment)
         records, params = _read_runs_api(client, exp_id, wanted)
     source = f"experiment '{experiment}' at {uri}"
     notes: list[str] = []

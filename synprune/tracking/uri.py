@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from synprune.errors import ConfigError
@@ -36,6 +37,16 @@ def store_dir(uri: str) -> Path:
 def artifact_root(uri: str) -> str | None:
     """Artifacts of a SQLite store go next to it; a server decides its own."""
     return (store_dir(uri) / "artifacts").as_uri() if is_sqlite(uri) else None
+
+
+def experiment_id(client: Any, where: str, name: str) -> str:
+    """The id of experiment ``name`` through an ``MlflowClient`` (stats' API reader, export),
+    else :func:`unknown_experiment` listing what the store has."""
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        names = [e.name for e in client.search_experiments(max_results=1000)]
+        raise unknown_experiment(name, where, names)
+    return str(exp.experiment_id)
 
 
 def unknown_experiment(name: str, where: str, names: list[str]) -> ConfigError:
