@@ -88,7 +88,16 @@ _TRAIN_RULES: Rules = {
     "grad_clip": (lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = no clipping)"),
     "device": (lambda v: isinstance(v, str) and v in ("cpu", "cuda", "auto"), "cpu, cuda or auto"),
     "num_threads": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 = torch default)"),
+    "stopping": (lambda v: v in STOPPING_RULES, "equal, fixed or per_arm"),
+    "min_epochs": (
+        lambda v: v is None or (_is_int(v) and v >= 0),
+        "an integer >= 0 (unset: the epoch where the latest-ending regularizer schedule ends)",
+    ),
 }
+#: ``[train] stopping``: equal (one rule for every arm), fixed (no early stop), per_arm (old)
+STOPPING_RULES = ("equal", "fixed", "per_arm")
+#: ``protocol``: leak_free (default), paper (the paper code's splits/scaling), m4 (M4 datasets)
+PROTOCOLS = ("leak_free", "paper", "m4")
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,8 @@ class TrainSpec:
     grad_clip: float = 0.0  # 0 = off
     device: str = "cpu"  # cpu | cuda | auto
     num_threads: int = 0  # 0 = leave torch's default
+    stopping: str = "equal"  # equal | fixed | per_arm (see experiment.train)
+    min_epochs: int | None = None  # None: resolved by TrialSpec from the regularizer schedule
 
     def __post_init__(self) -> None:
         _apply(_TRAIN_RULES, self, "train.")
@@ -121,6 +132,11 @@ class TrainSpec:
                 key, values[key], f"a train field: {', '.join(names)}", prefix="train."
             )
         return cls(**values)
+
+
+def default_protocol(dataset: str) -> str:
+    """``m4`` for the M4 datasets (``m4_hourly``, ``m4_hourly:H123``), else ``leak_free``."""
+    return "m4" if isinstance(dataset, str) and dataset.startswith("m4_") else "leak_free"
 
 
 # -- components: validated and resolved by their own constructors ------------------------------
@@ -192,6 +208,8 @@ class TrialSpec:
     date_column: str | None = None  # csv:PATH datasets only
     missing_value: float | None = None  # the code of a missing cell (csv:PATH, air_quality)
     workers: int = 1  # >1: data-parallel workers (Ray Train) for this one trial
+    #: leak_free | paper | m4 (None: resolved, m4 for M4 datasets, else leak_free)
+    protocol: str | None = None
     #: fields a sweep grid varied for this trial (``regularizer.final_sparsity``,
     #: ``regularizer.synaptic.final_sparsity``, ``model.hidden_size``, ``train.lr``); they
     #: label the trial (``arm``) and are not part of ``spec_id``
@@ -217,6 +235,10 @@ class TrialSpec:
         if mv is not None and not _is_num(mv):
             raise FieldError("missing_value", mv, "a finite number (the code of a missing cell)")
         _apply(_TOP_RULES, self, "")
+        if self.protocol is None:
+            object.__setattr__(self, "protocol", default_protocol(self.dataset))
+        if self.protocol not in PROTOCOLS:
+            raise FieldError("protocol", self.protocol, ", ".join(PROTOCOLS))
         m, r = self.model, self.regularizer
         arch = resolve_model(m.name, m.params, self.seq_len, self.horizon)
         object.__setattr__(self, "model", ComponentSpec(m.name, arch))
@@ -244,6 +266,7 @@ class TrialSpec:
             "horizon": self.horizon,
             "seed": self.seed,
             "workers": self.workers,
+            "protocol": self.protocol,
             "swept": list(self.swept),
         }
         for key in ("target", "date_column", "missing_value"):
@@ -362,7 +385,7 @@ class TrialSpec:
 
 #: the scalar spec fields ``--set`` may change
 _TOP_KEYS = (
-    *("dataset", "seq_len", "horizon", "seed", "workers"),
+    *("dataset", "seq_len", "horizon", "seed", "workers", "protocol"),
     *("target", "date_column", "missing_value"),
 )
 _MISSING = object()
