@@ -164,7 +164,11 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in LOOPBACK:
         print(
             f"warning: the UI listens on {args.host}: anyone who can reach this port can "
-            "read and change runs (MLflow has no login by default)",
+            "read and change runs (MLflow has no login by default). Requests are accepted "
+            "only with a Host header naming this machine or a private/loopback address "
+            "(add names with MLFLOW_SERVER_ALLOWED_HOSTS=a.example,b.example). For a login, "
+            "put a TLS reverse proxy with auth in front, or run `mlflow server --app-name "
+            "basic-auth` (see infra/compose.yaml)",
             file=sys.stderr,
         )
     base = f"http://{_browse_host(args.host)}:{args.port}"

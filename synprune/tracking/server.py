@@ -43,6 +43,33 @@ def server_env(uri: str, artifact_root: str | None) -> dict[str, str]:
     return env
 
 
+#: mlflow.server.security_utils.get_default_allowed_hosts() of MLflow 3.17 (loopback and the
+#: RFC 1918 / RFC 4193 private ranges), copied: importing mlflow.server builds its Flask app,
+#: whose host check reads MLFLOW_SERVER_ALLOWED_HOSTS once, so the list must be set before
+_MLFLOW_DEFAULT_HOSTS = (
+    *("localhost", "127.0.0.1", "[::1]", "0.0.0.0"),
+    *("localhost:*", "127.0.0.1:*", "[[]::1]:*", "0.0.0.0:*"),
+    *("192.168.*", "10.*", *(f"172.{i}.*" for i in range(16, 32)), "fc00:*", "fd00:*"),
+)
+
+
+def allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """Host-header patterns a UI bound to ``host`` answers to: MLflow's defaults (loopback,
+    private ranges), this machine's host name and FQDN, ``host`` itself when it is a specific
+    address, and ``extra`` -- each bare and with any port (``name:*``). Never ``*``."""
+    import socket
+
+    names = {socket.gethostname(), socket.getfqdn(), *extra}
+    if host not in ("0.0.0.0", "::", ""):
+        names.add(f"[{host}]" if ":" in host else host)
+    names.discard("")
+    out = list(_MLFLOW_DEFAULT_HOSTS)
+    for name in sorted(names):
+        pattern = name.replace("[", "[[]", 1) if name.startswith("[") else name
+        out += [name, f"{pattern}:*"]
+    return out
+
+
 def serve(uri: str, artifact_root: str | None, host: str, port: int) -> int:
     """Serve the UI until SIGINT/SIGTERM; returns the exit status."""
     import socket
@@ -58,7 +85,10 @@ def serve(uri: str, artifact_root: str | None, host: str, port: int) -> int:
         return BIND_FAILED
     os.environ.update(server_env(uri, artifact_root))
     if host not in ("127.0.0.1", "localhost", "::1"):
-        os.environ.setdefault("MLFLOW_SERVER_ALLOWED_HOSTS", "*")
+        # MLflow's default allows only loopback and private addresses in the Host header; a UI
+        # bound to every interface must also answer to this machine's own names, and nothing
+        # else (a wildcard would reopen DNS rebinding). A user's own list wins.
+        os.environ.setdefault("MLFLOW_SERVER_ALLOWED_HOSTS", ",".join(allowed_hosts(host)))
 
     import warnings
 

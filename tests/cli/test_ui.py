@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -120,3 +121,46 @@ def test_unknown_experiment_stops_the_server(store: str) -> None:
     assert "uiexp" in err
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+
+
+def _status(url: str, host_header: str) -> int:
+    req = urllib.request.Request(url, headers={"Host": host_header})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_ui_on_every_interface_keeps_the_host_header_check(store: str) -> None:
+    """Bound to 0.0.0.0 the UI answers to this machine's names and private/loopback
+    addresses, and refuses any other Host header (DNS rebinding); stderr says how to add
+    names and a login."""
+    port = free_port()
+    proc = ui("--tracking-uri", store, "--host", "0.0.0.0", "--port", str(port))
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("MLflow UI: http://127.0.0.1:")
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=uiexp"
+        assert _status(url, f"127.0.0.1:{port}") == 200
+        assert _status(url, f"{socket.gethostname()}:{port}") == 200
+        assert _status(url, f"evil.example:{port}") == 403
+        assert _status(url, "evil.example") == 403
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _, _, err = finish(proc)
+    assert "MLFLOW_SERVER_ALLOWED_HOSTS" in err and "basic-auth" in err
+
+
+def test_default_host_list_matches_the_installed_mlflow() -> None:
+    """The copied defaults stay MLflow's (checked in a child: importing mlflow.server here
+    would freeze its host list for this process)."""
+    code = (
+        "from mlflow.server.security_utils import get_default_allowed_hosts as g;"
+        "from synprune.tracking.server import _MLFLOW_DEFAULT_HOSTS as d;"
+        "assert list(d) == g(), (d, g())"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

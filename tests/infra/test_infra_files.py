@@ -62,6 +62,7 @@ def test_expected_files_are_shipped() -> None:
     for name in [
         "ray-cluster.yaml",
         "kuberay-rayjob.yaml",
+        "kuberay-networkpolicy.yaml",
         "compose.yaml",
         "Dockerfile",
         ".env.example",
@@ -191,6 +192,21 @@ def test_rayjob_credentials_come_from_a_secret() -> None:
             assert "value" not in env[name], f"{name} must not be a literal"
             assert env[name]["valueFrom"]["secretKeyRef"]["name"]
         assert env["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow:5000"
+
+
+def test_rayjob_head_is_closed_to_other_namespaces() -> None:
+    """The head's dashboard (which runs submitted code) binds the pod network for the
+    submitter, so a NetworkPolicy admits only this namespace's pods to the head's ports, and
+    the manifest says how to turn on Ray's token auth."""
+    policy = _load("kuberay-networkpolicy.yaml")
+    assert policy["kind"] == "NetworkPolicy"
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"ray.io/node-type": "head"}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {}}]  # same namespace only
+    assert {p["port"] for p in rule["ports"]} >= {6379, 8265, 10001}
+    text = (INFRA / "kuberay-rayjob.yaml").read_text()
+    assert "kuberay-networkpolicy.yaml" in text and "RAY_AUTH_MODE" in text
 
 
 # ---------------------------------------------------------------------------- compose
