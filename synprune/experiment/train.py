@@ -1,13 +1,37 @@
 """THE training loop. Every regularizer enters through its hooks; nothing here asks which one.
 
-Adam + MSE on scaled targets; validation loss each epoch; early stopping on validation loss with
-patience, and the **best weights restored** (model and regularizer state, e.g. pruning masks,
-from the best epoch) before the caller evaluates. Only epochs after ``regularizer.settled()``
-(e.g. the pruning schedule has reached its final sparsity) are eligible as "best" and count
-towards patience; before that the method being evaluated is not yet fully applied, so
-restoring such a checkpoint would misreport it. What the loop reports about the regularizer
-after training (``FitResult.restored_metrics``, e.g. sparsity) is read *after* the restore: the
-realised state of the weights the caller evaluates, not the last epoch's.
+AdamW + MSE on scaled targets (``weight_decay`` from ``regularizer.optimizer_kwargs()``, 0 by
+default, when AdamW's update is Adam's; the ``weight_decay`` regularizer is the one place that
+sets it); ``regularizer.loss_penalty()`` (e.g. L1) is added to each batch's loss after the
+forward pass, and the logged ``train_loss`` is the MSE alone. Validation loss each epoch; the
+**best weights restored** (model and regularizer state, e.g. pruning masks, from the best
+epoch) before the caller evaluates.
+
+**Eligible epochs.** Only an epoch at whose end ``regularizer.settled()`` holds (e.g. the
+pruning schedule has reached its final sparsity; ``early_stop_during_schedule=True`` or any
+other regularizer: every epoch) may be restored as "best": before that the method being
+evaluated is not yet fully applied, so restoring such a checkpoint would misreport it. The
+best eligible epoch is the one with the lowest validation loss (an improvement must beat the
+best so far by more than ``min_delta``), over every epoch run.
+
+**Stopping** (``TrainSpec.stopping``), with ``E = epochs``, ``P = patience``, ``M =
+min_epochs`` (unset: ``ceil(regularizer.settle_fraction() * E)``; a sweep sets one value for
+its whole grid, the epoch where its latest-ending regularizer schedule ends, see
+:mod:`synprune.config.loader`):
+
+* ``"equal"`` (default, one rule for every arm): at most ``E`` epochs; no stop at an epoch
+  ``e <= M``; at ``e > M`` the bad epochs are those in ``(max(M, b), e]`` with ``b`` the best
+  eligible epoch so far, and training stops once there are ``P`` of them (``P = 0``: never
+  early). No stop before an eligible checkpoint exists. So every arm trains at least
+  ``M + P`` epochs unless it runs out of epochs, and patience counts the same way for all.
+* ``"fixed"``: all ``E`` epochs; the best eligible epoch is restored.
+* ``"per_arm"``: the rule before turn 3, kept to show the old results beside the new: patience
+  counts eligible non-improving epochs from the start (``M`` ignored), so an arm whose
+  schedule ends late (synaptic) trains longer than one that is eligible at once (none).
+
+What the loop reports about the regularizer after training (``FitResult.restored_metrics``,
+e.g. sparsity) is read *after* the restore: the realised state of the weights the caller
+evaluates, not the last epoch's.
 
 The per-epoch validation loss that drives early stopping is one deterministic pass in eval mode,
 whatever the regularizer's ``predict`` does: training is a property of the model and its
@@ -24,7 +48,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +58,7 @@ from torch import nn
 
 from synprune.datasets import WindowedData
 from synprune.experiment.evaluate import predict
-from synprune.experiment.spec import TrainSpec
+from synprune.experiment.spec import TrainSpec, default_min_epochs
 from synprune.regularizers import Regularizer
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -77,6 +101,40 @@ def steps_per_epoch(n_train: int, batch_size: int, world_size: int = 1) -> int:
     return max(1, math.ceil(per_rank / batch_size))
 
 
+def should_stop(
+    stopping: str,
+    *,
+    epoch: int,
+    best_epoch: int | None,
+    bad_epochs: int,
+    min_epochs: int,
+    patience: int,
+) -> bool:
+    """Whether training stops after ``epoch`` (see the module docstring).
+
+    ``best_epoch``: the best eligible epoch so far (``None``: none yet); ``bad_epochs``: the
+    eligible epochs since it that did not improve (used by ``per_arm`` only).
+    """
+    if patience == 0 or stopping == "fixed" or best_epoch is None:
+        return False
+    if stopping == "per_arm":
+        return bad_epochs >= patience
+    if stopping != "equal":
+        raise ValueError(f"unknown stopping rule {stopping!r}")
+    return epoch > min_epochs and epoch - max(min_epochs, best_epoch) >= patience
+
+
+def make_optimizer(
+    params: Iterable[nn.Parameter], lr: float, regularizer: Regularizer
+) -> torch.optim.AdamW:
+    """``AdamW(params, lr, weight_decay=0.0)`` with the regularizer's ``optimizer_kwargs()``
+    over it (``weight_decay=0``: exactly Adam's update)."""
+    kwargs: dict[str, Any] = {"weight_decay": 0.0, **regularizer.optimizer_kwargs()}
+    if "lr" in kwargs:
+        raise ValueError(f"regularizer {regularizer.name!r} may not set lr (train.lr sets it)")
+    return torch.optim.AdamW(params, lr=lr, **kwargs)
+
+
 def fit(
     model: nn.Module,
     regularizer: Regularizer,
@@ -107,7 +165,10 @@ def fit(
         raise ValueError(f"{n} training windows cannot be split over {world_size} workers")
     per_epoch = steps_per_epoch(n, train.batch_size, world_size)
     total_steps = train.epochs * per_epoch
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    min_epochs = train.min_epochs
+    if min_epochs is None:
+        min_epochs = default_min_epochs(regularizer.settle_fraction(), train.epochs)
+    optimizer = make_optimizer(model.parameters(), train.lr, regularizer)
     regularizer.attach(inner, total_steps=total_steps, optimizer=optimizer)
     loss_fn = nn.MSELoss()
     gen = torch.Generator().manual_seed(seed)
@@ -129,7 +190,8 @@ def fit(
             idx = perm[i : i + train.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x_tr[idx]), y_tr[idx])
-            loss.backward()
+            penalty = regularizer.loss_penalty()
+            (loss if penalty is None else loss + penalty).backward()
             if train.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
             optimizer.step()
@@ -161,8 +223,16 @@ def fit(
             bad_epochs += 1
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if train.patience and bad_epochs >= train.patience:
-            result.stopped_early = True
+        best = result.best_epoch if best_state is not None else None
+        if should_stop(
+            train.stopping,
+            epoch=epoch,
+            best_epoch=best,
+            bad_epochs=bad_epochs,
+            min_epochs=min_epochs,
+            patience=train.patience,
+        ):
+            result.stopped_early = epoch < train.epochs
             break
     if best_state is not None:
         inner.load_state_dict(best_state["model"])

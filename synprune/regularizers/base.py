@@ -8,12 +8,17 @@ Call order inside ``synprune.experiment.train``::
 
     reg = create_regularizer(name, **params)
     model = create_model(..., **reg.model_kwargs())
-    optimizer = Adam(model.parameters())
+    optimizer = AdamW(model.parameters(), lr, **{"weight_decay": 0.0, **reg.optimizer_kwargs()})
     reg.attach(model, total_steps=epochs * batches_per_epoch, optimizer=optimizer)
-    for each batch:  loss.backward(); optimizer.step(); step += 1; reg.after_optimizer_step(step)
+    for each batch:  loss = mse(model(x), y)
+                     penalty = reg.loss_penalty()           # after the forward pass; None = none
+                     (loss + penalty).backward(); optimizer.step(); step += 1
+                     reg.after_optimizer_step(step)
     each epoch:      metrics.update(reg.metrics())            # logged as metric history
                      reg.tensor_sparsity()                   # warn on collapsed_tensors(...)
-                     early stopping / best checkpoint only once reg.settled()
+                     best checkpoint only from epochs where reg.settled(); the stopping rule
+                     (TrainSpec.stopping) waits min_epochs, by default
+                     ceil(reg.settle_fraction() * epochs) (a sweep: the max over its grid)
     evaluation:      y_hat = reg.predict(model, x)           # MC dropout: mean of T passes
     checkpoints:     reg.state_dict() / reg.load_state_dict() beside the model's
 
@@ -28,6 +33,8 @@ argument, its value and the allowed range.
 ``model_kwargs()`` returns only what the regularizer *sets* (``{}`` by default: the model's
 own defaults, e.g. ``dropout=0.0``, apply), so that a composite ``a+b``
 (:mod:`~synprune.regularizers.composite`) can refuse two parts setting the same argument.
+``optimizer_kwargs()`` likewise returns only what the regularizer sets on the loop's
+``torch.optim.AdamW`` (``weight_decay`` is its one use: AdamW with ``weight_decay=0`` is Adam).
 """
 
 from __future__ import annotations
@@ -110,6 +117,24 @@ class Regularizer:
             return model(x)
         finally:
             model.train(was_training)
+
+    def optimizer_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments the regularizer sets on the training loop's ``torch.optim.AdamW``
+        (e.g. ``{"weight_decay": 0.01}``), never ``lr``; default ``{}`` (``weight_decay=0``:
+        the update is Adam's)."""
+        return {}
+
+    def loss_penalty(self) -> torch.Tensor | None:
+        """A scalar added to each batch's training loss, called after the forward pass and
+        before ``backward()`` (e.g. an L1 penalty on the weights); ``None`` (default): none.
+        The loop logs ``train_loss`` without it (the data loss every arm shares)."""
+        return None
+
+    def settle_fraction(self) -> float:
+        """Fraction in [0, 1] of the planned optimizer steps after which :meth:`settled`
+        becomes True (default ``0.0``: from the start). The training loop's ``min_epochs``
+        defaults to ``ceil(settle_fraction() * epochs)``."""
+        return 0.0
 
     def settled(self) -> bool:
         """True once the regularizer's own schedule is complete (default: always).

@@ -11,7 +11,10 @@ part takes its defaults). How the hooks compose -- the contract:
   ``b``). Each part sees the same model, total steps and optimizer.
 * ``predict``: at most one part may override :meth:`Regularizer.predict` (refused otherwise);
   that part predicts, else the default single eval-mode pass.
-* ``settled()``: all parts settled.
+* ``optimizer_kwargs()``: the parts' dicts merged; two parts setting the same optimizer
+  argument is refused at construction (``FieldError``), so e.g. weight decay is set once.
+* ``loss_penalty()``: the sum of the parts' penalties (``None`` when no part has one).
+* ``settled()``: all parts settled. ``settle_fraction()``: the largest of the parts'.
 * ``metrics()``: merged; a key reported by several parts is logged once per part as
   ``"<part>.<key>"``.
 * ``tensor_sparsity()``: merged; a tensor reported by several parts gets the largest fraction.
@@ -46,6 +49,7 @@ class CompositeRegularizer(Regularizer):
         self.parts: dict[str, Regularizer] = dict(parts)
         self.name = "+".join(self.parts)
         self._merge_model_kwargs()  # refuse conflicts now, before any model is built
+        self._merge_optimizer_kwargs()
         predictors = [n for n, r in self.parts.items() if _overrides_predict(r)]
         if len(predictors) > 1:
             raise FieldError(
@@ -73,6 +77,33 @@ class CompositeRegularizer(Regularizer):
 
     def model_kwargs(self) -> dict[str, Any]:
         return self._merge_model_kwargs()
+
+    def _merge_optimizer_kwargs(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        setter: dict[str, str] = {}
+        for pname, reg in self.parts.items():
+            for key, value in reg.optimizer_kwargs().items():
+                if key in merged:
+                    raise FieldError(
+                        "regularizer",
+                        self.name,
+                        f"parts of which at most one sets optimizer argument {key!r} (here "
+                        f"{setter[key]} and {pname})",
+                    )
+                merged[key], setter[key] = value, pname
+        return merged
+
+    def optimizer_kwargs(self) -> dict[str, Any]:
+        return self._merge_optimizer_kwargs()
+
+    def loss_penalty(self) -> torch.Tensor | None:
+        terms = [t for t in (reg.loss_penalty() for reg in self.parts.values()) if t is not None]
+        if not terms:
+            return None
+        return terms[0] if len(terms) == 1 else torch.stack(terms).sum()
+
+    def settle_fraction(self) -> float:
+        return max(reg.settle_fraction() for reg in self.parts.values())
 
     def attach(
         self, model: nn.Module, total_steps: int, optimizer: torch.optim.Optimizer | None = None

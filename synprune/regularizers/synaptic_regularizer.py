@@ -119,6 +119,11 @@ class SynapticRegularizer(Regularizer):
             )
         self.pruner.step()
 
+    def settle_fraction(self) -> float:
+        """``end_frac`` (``settled()`` from step ``round(end_frac * T)`` on), or ``0.0`` with
+        ``early_stop_during_schedule=True``."""
+        return 0.0 if self.early_stop_during_schedule else self.end_frac
+
     def settled(self) -> bool:
         """The pruning schedule has reached ``end_step`` (final sparsity is in place); always
         True with ``early_stop_during_schedule=True``."""

@@ -39,13 +39,18 @@ def train(reg: Regularizer, model: nn.Module, opt: torch.optim.Optimizer, steps:
     for step in range(1, steps + 1):
         x, y = torch.randn(8, 6, 3, generator=g), torch.randn(8, 2, generator=g)
         opt.zero_grad()
-        nn.functional.mse_loss(model(x), y).backward()
+        loss = nn.functional.mse_loss(model(x), y)
+        penalty = reg.loss_penalty()  # as the training loop: after the forward pass
+        assert penalty is None or (penalty.dim() == 0 and penalty.requires_grad)
+        (loss if penalty is None else loss + penalty).backward()
         opt.step()
         reg.after_optimizer_step(step)
 
 
 def test_builtins_registered() -> None:
-    assert set(list_regularizers()) >= {"none", "dropout", "mc_dropout", "synaptic"}
+    assert set(list_regularizers()) >= {
+        *("none", "dropout", "mc_dropout", "synaptic", "weight_decay", "l1")
+    }
 
 
 def test_duplicate_registration_refused() -> None:
@@ -54,7 +59,11 @@ def test_duplicate_registration_refused() -> None:
 
 
 #: every registered regularizer, plus composites (parts' hooks in name order)
-CONFORMING = [*list_regularizers(), "synaptic+dropout", "mc_dropout+synaptic", "dropout+synaptic"]
+CONFORMING = [
+    *list_regularizers(),
+    *("synaptic+dropout", "mc_dropout+synaptic", "dropout+synaptic"),
+    *("synaptic+l1", "dropout+weight_decay", "synaptic+weight_decay", "l1+weight_decay"),
+]
 
 
 @pytest.mark.parametrize("name", CONFORMING)
@@ -71,9 +80,13 @@ def test_conformance(name: str, tiny_forecaster: type) -> None:
         assert all(set(fields[p]) == set(reg.params()[p]) for p in fields)
     else:
         assert set(fields) == set(reg.params())
+    opt_kwargs = reg.optimizer_kwargs()
+    assert set(opt_kwargs) <= {"weight_decay"}  # the only optimizer argument a built-in sets
+    assert 0.0 <= opt_kwargs.get("weight_decay", 0.0) <= 100
+    assert 0.0 <= reg.settle_fraction() <= 1.0
     torch.manual_seed(0)
     model = tiny_forecaster(**kwargs)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, **opt_kwargs)
     reg.attach(model, total_steps=STEPS, optimizer=opt)
     train(reg, model, opt, STEPS)
     metrics = reg.metrics()
