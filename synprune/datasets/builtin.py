@@ -18,11 +18,23 @@ exchange_rate  OT                     0..6; dates ``yyyy/m/d h:mm``; standard 7:
 retail         Demand Forecast (sum)  daily aggregate, see ``retail``
 synthetic      y                      generated, see ``synthetic``
 =============  =====================  =========================================================
+
+Seasons (``SeriesData.season``, rows per cycle; the seasonal-naive reference and the MASE
+scale use it; a sweep overrides it with ``[datasets.NAME] season = N``, ``train`` with
+``--set season=N``): bitcoin 7 (trades every day: a week), aapl 5 (one row per trading day:
+a trading week; holidays shift the phase now and then), air_quality, etth1 and synthetic 24
+(hourly: a day; synthetic also has a weekly 168-row cycle, 24 is the M4 convention for
+hourly data), retail 7 (daily), exchange_rate 1 (exchange rates are close to random walks
+with no weekly cycle, and the file's consecutive calendar dates are not its real trading
+calendar, so neither 5 nor 7 rows is a week).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +57,19 @@ from synprune.errors import DataError
 OHLCV = ["close", "open", "high", "low", "volume"]
 
 
+def seasonal(season: int) -> Callable[[Callable[..., SeriesData]], Callable[..., SeriesData]]:
+    """Decorator (under ``@register_dataset``): the factory's series gets ``season``."""
+
+    def wrap(factory: Callable[..., SeriesData]) -> Callable[..., SeriesData]:
+        @functools.wraps(factory)
+        def with_season(**kwargs: object) -> SeriesData:
+            return dataclasses.replace(factory(**kwargs), season=season)
+
+        return with_season
+
+    return wrap
+
+
 def _file(name: str, data_dir: Path | None) -> tuple[Path, list[str]]:
     """The dataset's file (data dir, packaged copy or download) and notes on its origin."""
     path = sources.locate(name, data_dir)
@@ -54,6 +79,7 @@ def _file(name: str, data_dir: Path | None) -> tuple[Path, list[str]]:
 
 
 @register_dataset("bitcoin")
+@seasonal(7)
 def bitcoin(*, data_dir: Path | None = None, target: str = "close") -> SeriesData:
     path, notes = _file("bitcoin", data_dir)
     df, more = read_table(path, ",")
@@ -68,6 +94,7 @@ def bitcoin(*, data_dir: Path | None = None, target: str = "close") -> SeriesDat
 
 
 @register_dataset("aapl")
+@seasonal(5)
 def aapl(*, data_dir: Path | None = None, target: str = "close") -> SeriesData:
     path, notes = _file("aapl", data_dir)
     df, more = read_table(path, ",")
@@ -86,6 +113,7 @@ AIR_QUALITY_MISSING = -200.0
 
 
 @register_dataset("air_quality")
+@seasonal(24)
 def air_quality(
     *,
     data_dir: Path | None = None,
@@ -105,6 +133,7 @@ def air_quality(
 
 
 @register_dataset("etth1")
+@seasonal(24)
 def etth1(*, data_dir: Path | None = None, target: str = "OT") -> SeriesData:
     path, notes = _file("etth1", data_dir)
     df, more = read_table(path, ",")
@@ -124,6 +153,7 @@ def etth1(*, data_dir: Path | None = None, target: str = "OT") -> SeriesData:
 
 
 @register_dataset("exchange_rate")
+@seasonal(1)
 def exchange_rate(*, data_dir: Path | None = None, target: str = "OT") -> SeriesData:
     path, notes = _file("exchange_rate", data_dir)
     df, more = read_table(path, ",")
@@ -141,6 +171,7 @@ RETAIL_KEYS = ["Date", "Store ID", "Product ID"]
 
 
 @register_dataset("retail")
+@seasonal(7)
 def retail(*, data_dir: Path | None = None, target: str = "Demand Forecast") -> SeriesData:
     """One daily series from the store x product panel of the Kaggle retail file.
 
@@ -197,6 +228,7 @@ SYNTHETIC_SEED = 0
 
 
 @register_dataset("synthetic")
+@seasonal(24)
 def synthetic(*, data_dir: Path | None = None, target: str = "y") -> SeriesData:
     """Deterministic hourly series (seed 0, 1000 rows), no file needed.
 

@@ -23,6 +23,10 @@ class SeriesData:
     ``prepare_windows`` drops every train, val and test window whose target rows include such
     a row, so no model is trained or scored on an invented target. ``None`` means every
     target was observed.
+
+    ``season`` is the length of the seasonal cycle in rows (24 hourly, 7 daily, 5 trading days,
+    52 weekly, 1 = none), used by the seasonal-naive reference and the MASE scale. ``None``
+    (the default) infers it from ``timestamps`` (:func:`infer_season`; 1 without timestamps).
     """
 
     name: str
@@ -33,6 +37,7 @@ class SeriesData:
     source: str
     notes: tuple[str, ...] = ()
     target_valid: np.ndarray | None = None
+    season: int | None = None
 
     def __post_init__(self) -> None:
         v = self.values
@@ -61,6 +66,14 @@ class SeriesData:
             tv = self.target_valid
             if tv.shape != (t,) or tv.dtype != np.bool_:
                 raise ValueError(f"{self.name}: target_valid must be a bool array of length {t}")
+        if self.season is None:
+            object.__setattr__(self, "season", infer_season(self.timestamps))
+        m = self.season
+        if isinstance(m, bool) or not isinstance(m, int | np.integer) or not 1 <= m <= MAX_SEASON:
+            raise ValueError(
+                f"{self.name}: season must be an integer in [1, {MAX_SEASON}], got {m!r}"
+            )
+        object.__setattr__(self, "season", int(m))
 
     @property
     def target(self) -> str:
@@ -68,3 +81,38 @@ class SeriesData:
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
+
+
+MAX_SEASON = 10_000
+
+
+def infer_season(timestamps: np.ndarray | None) -> int:
+    """The seasonal cycle implied by the median time step (the ``frequency`` conventions of
+    M4 and Hyndman & Athanasopoulos, FPP3 sec. 2.1: a day for sub-daily data, a week for daily
+    data, a year beyond):
+
+    * ``k`` minutes dividing a day (hourly, 30 min, ...): ``1440 / k`` rows per day (hourly 24);
+    * daily: 7, or 5 when no row falls on a Saturday or Sunday (trading days);
+    * weekly: 52; monthly (28-31 days): 12; quarterly (89-92 days): 4;
+    * anything else, or no timestamps / fewer than 3: 1 (no season).
+    """
+    if timestamps is None or len(timestamps) < 3:
+        return 1
+    ts = np.asarray(timestamps).astype("datetime64[s]")
+    step = float(np.median(np.diff(ts).astype(np.int64)))  # seconds
+    if step <= 0:
+        return 1
+    if step < 86400:
+        per_day = 86400 / step
+        return round(per_day) if abs(per_day - round(per_day)) < 1e-9 else 1
+    days = step / 86400
+    if days == 1:
+        weekday = (ts.astype("datetime64[D]").astype(np.int64) + 3) % 7  # 1970-01-01: Thursday
+        return 7 if np.isin(weekday, (5, 6)).any() else 5
+    if days == 7:
+        return 52
+    if 28 <= days <= 31:
+        return 12
+    if 89 <= days <= 92:
+        return 4
+    return 1

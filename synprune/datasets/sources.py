@@ -43,6 +43,8 @@ TSLIB_URL = "https://huggingface.co/datasets/thuml/Time-Series-Library/resolve/m
 RETAIL_URL = (
     "https://www.kaggle.com/datasets/anirudhchauhan/retail-store-inventory-forecasting-dataset"
 )
+# M4 competition files (Makridakis et al. 2020), github.com/Mcompetitions/M4-methods Dataset/
+M4_URL = "https://raw.githubusercontent.com/Mcompetitions/M4-methods/master/Dataset"
 PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
@@ -124,6 +126,29 @@ SOURCES: dict[str, DatasetSource] = {
             "7:1:2",
             "LTSF collection (Autoformer / Time-Series-Library) exchange_rate/exchange_rate.csv",
             licence="as distributed (not redistributed)",
+        ),
+        DatasetSource(
+            "m4_hourly",
+            "m4_hourly_train.csv",
+            "ea59b7783573c49077a835ab6465c7d66f1474783360f310988a9a737fbca62f",
+            f"{M4_URL}/Train/Hourly-train.csv",
+            414,
+            "one series: m4_hourly:H1..H414",
+            "M4: last 48 train points = val, the official 48 test points (m4_hourly_test)",
+            "M4 competition, github.com/Mcompetitions/M4-methods Dataset/Train/Hourly-train.csv "
+            "(wide: V1 = series id, then the values; ragged rows)",
+            licence="M4 competition data, public for research (not redistributed)",
+        ),
+        DatasetSource(
+            "m4_hourly_test",
+            "m4_hourly_test.csv",
+            "71a57fccb15e534d973626ada4fb87febf789e9317715b7cc6dd3b5f90db6f42",
+            f"{M4_URL}/Test/Hourly-test.csv",
+            414,
+            "the 48 test points of each m4_hourly series",
+            "test part of m4_hourly",
+            "M4 competition, github.com/Mcompetitions/M4-methods Dataset/Test/Hourly-test.csv",
+            licence="M4 competition data, public for research (not redistributed)",
         ),
         DatasetSource(
             "retail",

@@ -9,7 +9,8 @@ Source: M4-methods, ``Benchmarks and Evaluation.R`` (Makridakis, Spiliotis & Ass
     mase_cal <- function(insample, outsample, forecasts) {
       frq <- frequency(insample)
       forecastsNaiveSD <- rep(NA, frq)
-      for (j in (frq + 1):length(insample)) forecastsNaiveSD <- c(forecastsNaiveSD, insample[j - frq])
+      for (j in (frq + 1):length(insample))
+        forecastsNaiveSD <- c(forecastsNaiveSD, insample[j - frq])
       masep <- mean(abs(insample - forecastsNaiveSD), na.rm = TRUE)
       mase <- (abs(outsample - forecasts)) / masep
       return(mase) }

@@ -56,7 +56,7 @@ def test_list_on_an_empty_data_dir_shows_packaged_files_and_manual_steps(
 def test_check_ok_and_mismatch(shared_data_dir: Path, tmp_path: Path, capsys) -> None:
     assert main(["datasets", "check", "--data-dir", str(shared_data_dir)]) == 0
     out = capsys.readouterr().out
-    assert out.count(" ok ") == 5 and "retail_store_inventory.csv  missing" in out
+    assert out.count(" ok ") == 7 and "retail_store_inventory.csv  missing" in out  # 5 + M4 x2
     (tmp_path / "bitcoin.csv").write_text("timeOpen,close\n")
     assert main(["datasets", "check", "--data-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
