@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "synprune.cli.datasets",
         "list, fetch or check the shipped datasets",
     ),
+    "reference": (
+        "synprune.cli.reference",
+        "score naive, snaive, naive2 and linear on M4 data (sMAPE, MASE, OWA)",
+    ),
     "demo": (
         "synprune.cli.demo",
         "train a small LSTM with and without synaptic pruning",

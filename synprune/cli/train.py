@@ -28,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seq-len", type=int, required=True, help="input window length")
     p.add_argument("--horizon", type=int, default=1, help="steps forecast (default 1)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch order (default 0)")
+    p.add_argument(
+        "--protocol",
+        default=None,
+        help="leak_free (default) | paper (the paper code's: scaler on the whole series, the last "
+        "20%% both early-stops and scores, 1 layer, no RevIN) | m4 (default for M4 datasets)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 20)")
     p.add_argument("--target", default=None, help="target column (csv:PATH datasets)")
     p.add_argument("--date-column", default=None, help="date column (csv:PATH datasets)")
@@ -68,6 +74,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         target=args.target,
         date_column=args.date_column,
         missing_value=args.missing_value,
+        protocol=args.protocol,
     )
     return spec.with_overrides(args.overrides) if args.overrides else spec
 
@@ -112,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         out = result.to_json()
         out["tensor_sparsity"] = tensors
         out["arm"] = spec.arm
+        out["protocol"] = spec.protocol
+        out["stopping"] = spec.train.stopping  # epochs_run, best_epoch: from the result
         print(json.dumps(_json_safe(out), sort_keys=True))
     else:
         print(summary(result))

@@ -25,6 +25,13 @@
     seq_len = [14]                    # keep only these values of the other axes (seq_len,
     seed = [0, 1]                     # horizon, seed); arms are never cut within a block
 
+Collections of series (``m4_hourly``): ``series = "sample:100"`` (a deterministic sample,
+``numpy.random.default_rng(0)``; ``"sample:100:7"`` draws with seed 7), ``"all"`` or a list of
+ids (``["H1", "H7"]``) turns each such name on the dataset axis into one value per series,
+``m4_hourly:H1``, ... (each its own block in ``stats``; see ``synprune.datasets.m4_series``).
+One series can also be named directly (``dataset = ["m4_hourly:H7"]``). A cut's ``where``
+may name the collection (``{ dataset = "m4_hourly" }``) to match all of its series.
+
 Rules. A field swept under ``regularizers.<name>`` multiplies the trials of the regularizer
 named exactly ``<name>`` on the axis: ``none`` is never repeated, and a composite ``a+b`` is
 swept only through its own key (``regularizers."a+b".a.FIELD``) -- a composite takes each
@@ -45,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synprune.config.checks import Err, check_keys, leaf_paths, toml_key, value_list
+from synprune.errors import ConfigError
 from synprune.experiment.params import label_value
 
 AXES = ("model", "dataset", "regularizer", "seq_len", "horizon", "seed")
@@ -110,9 +118,16 @@ class Cut:
     keep: Mapping[str, tuple[Any, ...]]
 
     def drops(self, point: Point) -> bool:
-        if not all(getattr(point, k) in v for k, v in self.where.items()):
+        if not all(_matches(k, getattr(point, k), v) for k, v in self.where.items()):
             return False
         return any(getattr(point, k) not in v for k, v in self.keep.items())
+
+
+def _matches(axis: str, value: Any, values: tuple[Any, ...]) -> bool:
+    """``value`` is one of ``values``; a series ``m4_hourly:H1`` also matches ``m4_hourly``."""
+    if value in values:
+        return True
+    return axis == "dataset" and isinstance(value, str) and value.partition(":")[0] in values
 
 
 @dataclass(frozen=True)
@@ -147,12 +162,14 @@ def _combos(fields: Mapping[str, tuple[Any, ...]]) -> list[Combo]:
 
 def parse_grid(g: Mapping[str, Any], err: Err) -> Grid:
     """Shape of ``[grid]``; values are validated later, by the specs built from it."""
-    check_keys(g, {*AXES, *_SWEEPS, "extra", "cut"}, "[grid].", err)
+    check_keys(g, {*AXES, *_SWEEPS, "extra", "cut", "series"}, "[grid].", err)
     axes: dict[str, tuple[Any, ...]] = {}
     for axis in AXES:
         if axis not in g and axis not in _DEFAULTS:
             raise err(f"[grid].{axis} is required")
         axes[axis] = value_list(g[axis], f"[grid].{axis}", err) if axis in g else _DEFAULTS[axis]
+    collections = _expand_series(axes["dataset"], g.get("series"), err)
+    axes["dataset"] = tuple(d for ds in axes["dataset"] for d in collections.get(ds, [ds]))
     regs = _tables(g.get("regularizers", {}), "[grid].regularizers", err)
     models = _tables(g.get("models", {}), "[grid].models", err)
     for kind, sweeps, axis in (("regularizer", regs, "regularizer"), ("model", models, "model")):
@@ -190,6 +207,36 @@ def parse_grid(g: Mapping[str, Any], err: Err) -> Grid:
     )
 
 
+def _expand_series(datasets: tuple[Any, ...], selector: Any, err: Err) -> dict[str, list[str]]:
+    """``{collection: [NAME:ID, ...]}`` for each collection of series on the dataset axis,
+    selected by ``[grid].series``; refuses a collection without ``series`` and the reverse."""
+    from synprune.datasets.m4_series import select_series
+    from synprune.datasets.registry import SERIES_IDS
+
+    found = [d for d in datasets if isinstance(d, str) and d in SERIES_IDS]
+    if selector is None:
+        if found:
+            n = len(SERIES_IDS[found[0]])
+            raise err(
+                f"[grid].dataset {found[0]!r} holds {n} series: choose them with [grid].series "
+                f'= "all", "sample:N" (a deterministic sample) or a list of ids, or name one '
+                f"series as {found[0]}:{SERIES_IDS[found[0]][0]}"
+            )
+        return {}
+    if not found:
+        raise err(
+            f"[grid].series={selector!r} selects series, but no collection of series is on "
+            f"[grid].dataset; collections: {', '.join(sorted(SERIES_IDS))}"
+        )
+    out: dict[str, list[str]] = {}
+    for d in found:
+        try:
+            out[d] = select_series(d, selector, "[grid].series")
+        except ConfigError as exc:
+            raise err(str(exc)) from None
+    return out
+
+
 def _cuts(raw: Any, axes: Mapping[str, tuple[Any, ...]], err: Err) -> tuple[Cut, ...]:
     """``[[grid.cut]]`` tables; every value must be on its axis, so a typo cannot cut nothing."""
     if not isinstance(raw, list) or not all(isinstance(c, Mapping) for c in raw):
@@ -208,7 +255,9 @@ def _cuts(raw: Any, axes: Mapping[str, tuple[Any, ...]], err: Err) -> tuple[Cut,
                 if axis == "where":
                     continue
                 values = value_list(v, prefix + axis, err)
-                unknown = [x for x in values if x not in axes[axis]]
+                unknown = [
+                    x for x in values if not any(_matches(axis, a, (x,)) for a in axes[axis])
+                ]
                 if unknown:
                     raise err(
                         f"{prefix}{axis}={unknown!r} is not on the [grid].{axis} axis "

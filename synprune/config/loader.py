@@ -7,6 +7,8 @@ Schema (every key optional unless marked; unknown keys are refused)::
     tuned = "tuned/smoke.json"      # relative to this file: best params from `synprune tune`,
                                     # override [regularizers.*] per (model, dataset); `tune`
                                     # writes it, `sweep` needs it (run tune first)
+    protocol = "paper"              # leak_free | paper | m4, for every trial (default: m4 for
+                                    # M4 datasets, else leak_free; see synprune.datasets.windows)
     plugins = ["mypkg.regs"]        # modules imported first, in the driver AND in every Ray
                                     # trial, so components they register exist everywhere
     [grid]                          # required: axes, swept fields, [[grid.extra]] arms
@@ -16,13 +18,21 @@ Schema (every key optional unless marked; unknown keys are refused)::
     [regularizers.synaptic]         # params of one regularizer (final_sparsity, ...)
     [regularizers."synaptic+dropout".synaptic]   # a composite's part, over [regularizers.synaptic]
     [datasets."csv:data/x.csv"]     # target, date_column, missing_value (csv; missing_value
-                                    # also for air_quality)
+                                    # also for air_quality), season (any dataset)
     [resources]                     # per trial: cpu (threads), gpu (fraction ok), workers
     [sweep]                         # max_failures (Ray retries per trial), max_concurrent
     [tuning]                        # see synprune.config.tuning
+    [stats]                         # primary = ["synaptic", "dropout"], margin = 0.01 (see
+                                    # synprune.config.stats_table; read by `synprune stats`)
 
 A trial's regularizer params: its table(s) < the tuned file's entry for (model, dataset,
 regularizer) (:mod:`synprune.config.tuned`) < its swept / extra-arm fields.
+
+``[train] min_epochs`` (the ``equal`` stopping rule's floor, :mod:`synprune.experiment.train`)
+unset and not swept: every spec of the grid gets the same value, ``ceil(f * epochs)`` with
+``f`` the largest ``settle_fraction()`` of the grid's regularizers -- the epoch where the
+latest-ending regularizer schedule of the grid ends, so a sweep's arms share it (and so does
+``synprune tune``, for its own epochs: :meth:`SweepConfig.min_epochs_for`).
 
 Values are validated by ``TrialSpec`` and the component constructors only; this
 module adds the file and the key to their ``FieldError`` (``x.toml: [regularizers.synaptic].
@@ -56,6 +66,7 @@ from synprune.config.checks import (
     toml_key,
 )
 from synprune.config.grid import AXES, ArmSource, Cut, Point, parse_grid
+from synprune.config.stats_table import StatsOptions, parse_stats_table
 from synprune.config.tuned import tuned_key, tuned_params
 from synprune.config.tuning import (
     DEFAULT_OPTUNA_STORAGE,
@@ -66,7 +77,15 @@ from synprune.config.tuning import (
 )
 from synprune.config.validate import check_components, check_tuning, locate
 from synprune.errors import ConfigError, FieldError
-from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
+from synprune.experiment.params import thaw
+from synprune.experiment.spec import (
+    PROTOCOLS,
+    ComponentSpec,
+    TrainSpec,
+    TrialSpec,
+    default_min_epochs,
+    settle_fraction,
+)
 
 __all__ = [
     "AXES",
@@ -86,6 +105,7 @@ _TOP = {
     "description",
     "tuned",
     "plugins",
+    "protocol",
     "grid",
     "train",
     "models",
@@ -94,6 +114,7 @@ _TOP = {
     "resources",
     "sweep",
     "tuning",
+    "stats",
 }
 
 
@@ -135,6 +156,10 @@ class SweepConfig:
     tuned: Mapping[str, Any]
     description: str = ""
     plugins: tuple[str, ...] = ()
+    protocol: str | None = None  # every trial's protocol; None: the dataset's default
+    stats: StatsOptions = dataclasses.field(
+        default_factory=StatsOptions
+    )  # [stats]: primary comparison and margin
 
     def err(self, msg: str) -> ConfigError:
         return ConfigError(f"{self.path}: {msg}")
@@ -168,7 +193,30 @@ class SweepConfig:
         """The spec of one point with nothing swept: tables, then tuned, then ``reg_params``."""
         arm = ArmSource(regularizer, f"[grid].regularizers.{toml_key(regularizer)}.", {})
         point = Point(seed, dataset, model, (), seq_len, horizon, (), arm, ())
-        return self.spec_at(point, train=train, reg_params=reg_params)
+        t = train or self.train
+        shared = self.min_epochs_for(t.epochs)
+        if t.min_epochs is None and shared is not None:
+            t = dataclasses.replace(t, min_epochs=shared)
+        return self.spec_at(point, train=t, reg_params=reg_params)
+
+    # -- the stopping rule's min_epochs, shared by the grid ---------------------------------
+    @property
+    def shares_min_epochs(self) -> bool:
+        """``[train] min_epochs`` is neither set nor swept: the grid shares one value."""
+        return self.train.min_epochs is None and "min_epochs" not in self.train_sweeps
+
+    @functools.cached_property
+    def grid_settle_fraction(self) -> float:
+        """The largest ``settle_fraction()`` over the grid's regularizers (as each trial
+        builds it: tables, tuned entry, swept fields)."""
+        return max((f for _, f in self._first_pass), default=0.0)
+
+    def min_epochs_for(self, epochs: int) -> int | None:
+        """The ``min_epochs`` every trial of ``epochs`` epochs gets (``None``: the config
+        sets it): ``ceil(grid_settle_fraction * epochs)``."""
+        if not self.shares_min_epochs:
+            return None
+        return default_min_epochs(self.grid_settle_fraction, epochs)
 
     def spec_at(
         self,
@@ -202,7 +250,9 @@ class SweepConfig:
                 target=opts.get("target"),
                 date_column=opts.get("date_column"),
                 missing_value=opts.get("missing_value"),
+                season=opts.get("season"),
                 workers=self.resources.workers,
+                protocol=self.protocol,
                 swept=point.swept(),
             )
         except FieldError as exc:
@@ -216,13 +266,13 @@ class SweepConfig:
     # -- the grid ----------------------------------------------------------------------------
     @functools.cached_property
     def _expanded(self) -> tuple[TrialSpec, ...]:
-        from synprune.config.grid import Grid
-
-        grid = Grid(self.grid, self.arms, self.model_sweeps, self.train_sweeps, self.cuts)
         out: list[TrialSpec] = []
         seen: dict[str, str] = {}
-        for point in grid.points():
-            spec = self.spec_at(point)
+        for spec, _ in self._first_pass:
+            shared = self.min_epochs_for(spec.train.epochs)
+            if shared is not None and shared != spec.train.min_epochs:
+                train = dataclasses.replace(spec.train, min_epochs=shared)
+                spec = dataclasses.replace(spec, train=train)
             if spec.spec_id in seen:
                 raise self.err(
                     f"[grid] gives the same trial twice, as arm {seen[spec.spec_id]} and as arm "
@@ -231,6 +281,24 @@ class SweepConfig:
                 )
             seen[spec.spec_id] = spec.arm
             out.append(spec)
+        return tuple(out)
+
+    @functools.cached_property
+    def _first_pass(self) -> tuple[tuple[TrialSpec, float], ...]:
+        """Each grid point's spec (``min_epochs`` its own) with its regularizer's
+        ``settle_fraction()``."""
+        from synprune.config.grid import Grid
+
+        grid = Grid(self.grid, self.arms, self.model_sweeps, self.train_sweeps, self.cuts)
+        fractions: dict[str, float] = {}
+        out = []
+        for point in grid.points():
+            spec = self.spec_at(point)
+            r = spec.regularizer
+            key = json.dumps([r.name, thaw(r.params)], sort_keys=True, default=repr)
+            if key not in fractions:
+                fractions[key] = settle_fraction(r.name, r.params)
+            out.append((spec, fractions[key]))
         return tuple(out)
 
     def specs(self) -> list[TrialSpec]:
@@ -322,6 +390,9 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
         raise err(
             f"experiment={exp!r} is invalid; allowed: a name of letters, digits, _ . - (required)"
         )
+    protocol = raw.get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise err(f"protocol={protocol!r} is invalid; allowed: {', '.join(PROTOCOLS)}")
     grid = parse_grid(get_table(raw, "grid", err, required=True), err)
     try:
         train = TrainSpec.from_mapping(get_table(raw, "train", err))
@@ -334,7 +405,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
             for k, v in get_table(raw, kind, err).items()
         }
     for name, opts in tables["datasets"].items():
-        keys = {"target", "date_column", "missing_value"}
+        keys = {"target", "date_column", "missing_value", "season"}
         check_keys(opts, keys, f"[datasets.{toml_key(name)}].", err)
     res_raw = get_table(raw, "resources", err)
     check_keys(res_raw, {"cpu", "gpu", "workers"}, "[resources].", err)
@@ -349,6 +420,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
     max_conc = check_int(sweep.get("max_concurrent", 0), "[sweep].max_concurrent", err, 0, 100000)
     tuning = parse_tuning(get_table(raw, "tuning", err), err, path)
     tuned_path, tuned = tuned_key(raw, path, err)
+    stats_opts = parse_stats_table(raw.get("stats"), err)
     cfg = SweepConfig(
         path=path,
         text=text,
@@ -370,6 +442,8 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
         tuned=tuned,
         description=str(raw.get("description", "")),
         plugins=tuple(plugins),
+        protocol=protocol,
+        stats=stats_opts,
     )
     check_components(cfg)  # tables and swept values one by one: the clearest messages
     cfg._expanded  # noqa: B018  -- every grid point validated now, before anything runs

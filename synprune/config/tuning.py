@@ -53,6 +53,8 @@ DEFAULT_SPACE: dict[str, dict[str, Any]] = {
     },
     "dropout": {"p": [0.05, 0.6]},
     "mc_dropout": {"p": [0.05, 0.6]},
+    "weight_decay": {"weight_decay": {"low": 1e-3, "high": 10.0, "log": True}},
+    "l1": {"l1": {"low": 1e-8, "high": 1e-4, "log": True}},
 }
 
 

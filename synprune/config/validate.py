@@ -118,7 +118,9 @@ def locate(cfg: SweepConfig, exc: FieldError, point: Point) -> FieldError:
         return located(exc, path, ctx + _reg(name), "regularizer.")
     if f == "workers":
         return located(exc, path, "[resources].")
-    if f in ("target", "date_column", "missing_value"):
+    if f == "protocol":  # the top-level key, refused for this grid point's dataset
+        return located(exc, path, f"for dataset={ds}: ")
+    if f in ("target", "date_column", "missing_value", "season"):
         return located(exc, path, f"[datasets.{toml_key(str(ds))}].")
     return located(exc, path, _name_key(point.arm) if f == "regularizer" else "[grid].")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 #: final metrics every finished trial reports (logged as MLflow metrics). ``best_val_loss`` is
 #: ``TrialResult.val_loss``: the validation loss of the restored model as the arm predicts; it
@@ -18,11 +21,17 @@ FINAL_METRICS = (
     "test_mse",
     "naive_mae",
     "naive_rmse",
+    "snaive_mae",
+    "linear_mae",
+    "smape",
+    "mase",
     "best_val_loss",
     "epochs_run",
     "best_epoch",
     "final_sparsity",
     "train_seconds",
+    "season",
+    "linear_alpha",
 )
 #: result field behind a final metric whose name differs from the field's
 _METRIC_FIELDS = {"best_val_loss": "val_loss"}
@@ -57,7 +66,12 @@ class TrialResult:
     """What one trial produced. ``status`` is ``finished`` or ``failed`` (then ``error`` says why).
 
     Metrics are in the target's original units; ``naive_mae`` is the persistence forecast
-    (last observed value repeated) on the same test windows. ``val_loss`` is the scaled MSE of
+    (last observed value repeated) on the same test windows, ``snaive_mae`` the seasonal naive
+    one (``season`` rows per cycle) and ``linear_mae`` a ridge regression on the same input
+    windows (fit on train, ``linear_alpha`` chosen on validation). ``smape`` (percent) and
+    ``mase`` are the model's scale-free errors as M4 defines them (MASE scale: the in-sample
+    seasonal-naive MAE on the training rows). ``predictions``: the per-window test forecasts
+    (:func:`encode_predictions`; not in ``to_json``). ``val_loss`` is the scaled MSE of
     the restored (best) model on the validation split, predicted as the arm predicts.
     ``final_sparsity`` / ``tensor_sparsity`` describe the restored weights (overall and per
     pruned tensor). ``start_time_ms`` / ``end_time_ms`` are the wall-clock bounds of training.
@@ -74,6 +88,12 @@ class TrialResult:
     test_mse: float = float("nan")
     naive_mae: float = float("nan")
     naive_rmse: float = float("nan")
+    snaive_mae: float = float("nan")
+    linear_mae: float = float("nan")
+    smape: float = float("nan")
+    mase: float = float("nan")
+    season: int = 0
+    linear_alpha: float = float("nan")
     val_loss: float = float("nan")
     epochs_run: int = 0
     best_epoch: int = 0
@@ -89,6 +109,8 @@ class TrialResult:
     mlflow_run_id: str = ""
     #: the trained model for the driver to log (experiment/model_state.py); "" = none
     model_state: str = field(default="", repr=False)
+    #: per-window test forecasts (:func:`encode_predictions`); {} = none
+    predictions: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def failed(cls, spec: dict[str, Any], spec_id: str, error: str) -> TrialResult:
@@ -103,4 +125,47 @@ class TrialResult:
         d = dataclasses.asdict(self)
         d.pop("history")
         d.pop("model_state")
+        d.pop("predictions")
         return d
+
+
+#: the long columns of a trial's test predictions (``predictions.csv.gz``): ``window`` is the
+#: series row of the window's first target (so windows align across seq_len), ``step`` the
+#: horizon step (1-based); the rest are in the target's original units
+PREDICTION_COLUMNS = ("window", "step", "target", "prediction", "naive", "snaive", "linear")
+_SERIES = PREDICTION_COLUMNS[2:]
+
+
+def _b64(a: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype=dtype).tobytes()).decode("ascii")
+
+
+def encode_predictions(window: Any, **series: Any) -> dict[str, Any]:
+    """A compact JSON-able payload: ``window`` ``[N]`` (int) and, for each of ``target,
+    prediction, naive, snaive, linear``, an ``[N, H]`` array stored as base64 float32
+    (about 5.4 bytes per value; a trial's test set is a few kB to a few hundred kB)."""
+    w = np.asarray(window, dtype=np.int64).ravel()
+    if set(series) != set(_SERIES):
+        raise ValueError(f"encode_predictions needs {', '.join(_SERIES)}; got {sorted(series)}")
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in series.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[0] != w.size:
+        raise ValueError(f"encode_predictions: arrays must all be [N={w.size}, H]; got {shapes}")
+    out: dict[str, Any] = {"horizon": int(next(iter(shapes))[1]), "window": _b64(w, "<i8")}
+    out.update({k: _b64(arrays[k], "<f4") for k in _SERIES})
+    return out
+
+
+def decode_predictions(payload: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The long columns (``PREDICTION_COLUMNS``) of a payload: one row per (window, step)."""
+    h = int(payload["horizon"])
+    w = np.frombuffer(base64.b64decode(payload["window"]), dtype="<i8")
+    out = {"window": np.repeat(w, h), "step": np.tile(np.arange(1, h + 1), w.size)}
+    for k in _SERIES:
+        values = np.frombuffer(base64.b64decode(payload[k]), dtype="<f4")
+        if values.size != w.size * h:
+            raise ValueError(
+                f"predictions payload: {k} holds {values.size} values, not {w.size * h}"
+            )
+        out[k] = values
+    return out

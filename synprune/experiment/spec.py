@@ -78,11 +78,12 @@ class ComponentSpec:
         return {"name": self.name, "params": thaw(self.params)}
 
 
+#: ``[train] stopping``: equal (one rule for every arm), fixed (no early stop), per_arm (old)
+STOPPING_RULES = ("equal", "fixed", "per_arm")
 _TRAIN_RULES: Rules = {
     "epochs": (lambda v: _is_int(v) and 1 <= v <= 10_000, "an integer in [1, 10000]"),
     "batch_size": (lambda v: _is_int(v) and 1 <= v <= 1 << 20, "an integer in [1, 1048576]"),
     "lr": (lambda v: _is_num(v) and 0 < v <= 10, "a number in (0, 10]"),
-    "weight_decay": (lambda v: _is_num(v) and 0 <= v < 1, "a number in [0, 1)"),
     "patience": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0 disables early stopping)"),
     "min_delta": (lambda v: _is_num(v) and v >= 0, "a number >= 0"),
     "grad_clip": (lambda v: _is_num(v) and v >= 0, "a number >= 0 (0 = no clipping)"),
@@ -94,24 +95,33 @@ _TRAIN_RULES: Rules = {
         "an integer >= 0 (unset: the epoch where the latest-ending regularizer schedule ends)",
     ),
 }
-#: ``[train] stopping``: equal (one rule for every arm), fixed (no early stop), per_arm (old)
-STOPPING_RULES = ("equal", "fixed", "per_arm")
+#: train fields that moved elsewhere: the refusal says where
+_MOVED_TRAIN = {
+    "weight_decay": (
+        "not a train field: weight decay is the regularizer weight_decay (decoupled, AdamW), "
+        "set once: --regularizer weight_decay --set regularizer.weight_decay=0.01, or a "
+        "composite such as synaptic+weight_decay (config: [regularizers.weight_decay] "
+        "weight_decay = 0.01)"
+    ),
+}
 #: ``protocol``: leak_free (default), paper (the paper code's splits/scaling), m4 (M4 datasets)
 PROTOCOLS = ("leak_free", "paper", "m4")
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Optimisation settings shared by every regularizer (Adam + MSE, early stopping on val).
+    """Optimisation settings shared by every regularizer (AdamW + MSE, stopping on val).
 
     Defaults follow the paper's code where it is known (batch 64, 20 epochs, patience 3,
-    Adam lr 1e-3); refusals are ``FieldError`` with prefix ``"train."``.
+    Adam lr 1e-3); the optimizer is AdamW with the regularizer's ``weight_decay`` (0 unless
+    the ``weight_decay`` regularizer sets it: Adam). ``stopping`` / ``min_epochs``: see
+    :mod:`synprune.experiment.train`; ``min_epochs=None`` is resolved by ``TrialSpec``
+    (:func:`default_min_epochs`). Refusals are ``FieldError`` with prefix ``"train."``.
     """
 
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
-    weight_decay: float = 0.0
     patience: int = 3
     min_delta: float = 0.0
     grad_clip: float = 0.0  # 0 = off
@@ -122,11 +132,20 @@ class TrainSpec:
 
     def __post_init__(self) -> None:
         _apply(_TRAIN_RULES, self, "train.")
+        if self.min_epochs is not None and self.min_epochs > self.epochs:
+            raise FieldError(
+                "min_epochs",
+                self.min_epochs,
+                f"an integer in [0, epochs={self.epochs}]",
+                prefix="train.",
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainSpec:
         """``TrainSpec(**values)``; an unknown key is a ``FieldError`` listing the fields."""
         names = [f.name for f in dataclasses.fields(cls)]
+        for key in sorted(set(values) & set(_MOVED_TRAIN)):
+            raise FieldError(key, values[key], _MOVED_TRAIN[key], prefix="train.")
         for key in sorted(set(values) - set(names)):
             raise FieldError(
                 key, values[key], f"a train field: {', '.join(names)}", prefix="train."
@@ -134,9 +153,41 @@ class TrainSpec:
         return cls(**values)
 
 
+def default_min_epochs(settle_fraction: float, epochs: int) -> int:
+    """``ceil(settle_fraction * epochs)``: the first epoch by whose end a regularizer that
+    settles after that fraction of the planned steps has settled (a 1e-9 slack absorbs
+    float error, e.g. ``0.8 * 20``). The loop never stops before an eligible epoch anyway."""
+    return min(epochs, max(0, math.ceil(settle_fraction * epochs - 1e-9)))
+
+
+def settle_fraction(name: str, params: Mapping[str, Any]) -> float:
+    """``settle_fraction()`` of regularizer ``name`` built with ``params`` (validated)."""
+    from synprune.regularizers import create_regularizer
+
+    return float(create_regularizer(name, **thaw(params)).settle_fraction())
+
+
 def default_protocol(dataset: str) -> str:
     """``m4`` for the M4 datasets (``m4_hourly``, ``m4_hourly:H123``), else ``leak_free``."""
     return "m4" if isinstance(dataset, str) and dataset.startswith("m4_") else "leak_free"
+
+
+#: model fields the paper's code fixed (one recurrent / encoder layer, no RevIN), the defaults
+#: of ``protocol="paper"`` wherever a model has the field; explicit params win
+PAPER_MODEL_DEFAULTS: Mapping[str, Any] = {"num_layers": 1, "revin": False}
+
+
+def protocol_model_defaults(protocol: str | None, model: str) -> dict[str, Any]:
+    """Model params a protocol sets unless given (``paper``: ``PAPER_MODEL_DEFAULTS``)."""
+    if protocol != "paper":
+        return {}
+    from synprune.models import model_fields
+
+    try:
+        fields = model_fields(model)
+    except FieldError:  # unknown model: resolve_model names it
+        return {}
+    return {k: v for k, v in PAPER_MODEL_DEFAULTS.items() if k in fields}
 
 
 # -- components: validated and resolved by their own constructors ------------------------------
@@ -189,6 +240,10 @@ _TOP_RULES: Rules = {
     "horizon": (lambda v: _is_int(v) and 1 <= v <= 10_000, "an integer in [1, 10000]"),
     "seed": (lambda v: _is_int(v) and 0 <= v < 2**31, "an integer in [0, 2**31)"),
     "workers": (lambda v: _is_int(v) and 1 <= v <= 1024, "an integer in [1, 1024]"),
+    "season": (
+        lambda v: v is None or (_is_int(v) and 1 <= v <= 10_000),
+        "an integer in [1, 10000] (rows per seasonal cycle; unset: the dataset's)",
+    ),
 }
 _SWEPT_ALLOWED = "dotted paths of this spec's fields: regularizer.FIELD, model.FIELD, train.FIELD"
 
@@ -210,25 +265,24 @@ class TrialSpec:
     workers: int = 1  # >1: data-parallel workers (Ray Train) for this one trial
     #: leak_free | paper | m4 (None: resolved, m4 for M4 datasets, else leak_free)
     protocol: str | None = None
+    #: rows per seasonal cycle for the seasonal-naive reference and the MASE scale (None: the
+    #: dataset's own ``SeriesData.season``)
+    season: int | None = None
     #: fields a sweep grid varied for this trial (``regularizer.final_sparsity``,
     #: ``regularizer.synaptic.final_sparsity``, ``model.hidden_size``, ``train.lr``); they
     #: label the trial (``arm``) and are not part of ``spec_id``
     swept: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from synprune.datasets import list_datasets
+        from synprune.datasets import check_dataset_name, check_protocol
 
         for key in ("model", "regularizer"):
             if isinstance(getattr(self, key), str):
                 object.__setattr__(self, key, ComponentSpec(getattr(self, key)))
         if isinstance(self.train, Mapping):
             object.__setattr__(self, "train", TrainSpec.from_mapping(self.train))
-        names = list_datasets()
-        is_csv = isinstance(self.dataset, str) and self.dataset.startswith("csv:")
-        if not (isinstance(self.dataset, str) and (self.dataset in names or is_csv)):
-            raise FieldError("dataset", self.dataset, ", ".join(names) + ", or csv:PATH")
-        if is_csv and len(self.dataset) <= 4:
-            raise FieldError("dataset", self.dataset, "csv:PATH with a file path")
+        check_dataset_name(self.dataset)  # registered, m4_hourly:H1..H414 or csv:PATH
+        is_csv = self.dataset.startswith("csv:")
         if is_csv and not (isinstance(self.target, str) and self.target):
             raise FieldError("target", self.target, "the target column (csv:PATH datasets)")
         mv = self.missing_value
@@ -237,16 +291,23 @@ class TrialSpec:
         _apply(_TOP_RULES, self, "")
         if self.protocol is None:
             object.__setattr__(self, "protocol", default_protocol(self.dataset))
-        if self.protocol not in PROTOCOLS:
-            raise FieldError("protocol", self.protocol, ", ".join(PROTOCOLS))
+        check_protocol(self.protocol, self.dataset, self.horizon)  # m4: M4 data, its horizon
         m, r = self.model, self.regularizer
-        arch = resolve_model(m.name, m.params, self.seq_len, self.horizon)
+        params = {**protocol_model_defaults(self.protocol, m.name), **m.params}
+        arch = resolve_model(m.name, params, self.seq_len, self.horizon)
         object.__setattr__(self, "model", ComponentSpec(m.name, arch))
         try:
             reg_params = resolve_regularizer(r.name, r.params)
         except FieldError as exc:
             raise exc if exc.field == "regularizer" else exc.with_prefix("regularizer.") from None
         object.__setattr__(self, "regularizer", ComponentSpec(r.name, reg_params))
+        # min_epochs unset: this spec's own regularizer decides (a sweep sets the grid's max);
+        # remembered so that with_overrides re-resolves it after a new epochs / regularizer
+        object.__setattr__(self, "_derived_min_epochs", self.train.min_epochs is None)
+        if self.train.min_epochs is None:
+            frac = settle_fraction(r.name, reg_params)
+            resolved = default_min_epochs(frac, self.train.epochs)
+            object.__setattr__(self, "train", dataclasses.replace(self.train, min_epochs=resolved))
         swept = self.swept
         if isinstance(swept, str) or not isinstance(swept, Iterable):
             raise FieldError("swept", swept, _SWEPT_ALLOWED)
@@ -269,7 +330,7 @@ class TrialSpec:
             "protocol": self.protocol,
             "swept": list(self.swept),
         }
-        for key in ("target", "date_column", "missing_value"):
+        for key in ("target", "date_column", "missing_value", "season"):
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key)
         return d
@@ -340,8 +401,9 @@ class TrialSpec:
         """Apply ``key=value`` strings (``--set``): ``train.lr=0.01``, ``model.hidden_size=32``,
         ``regularizer.final_sparsity=0.9``, ``regularizer.synaptic.final_sparsity=0.5`` (a
         part of a composite), ``regularizer.name=dropout``, ``seed=3``. Values parse as JSON,
-        else string. A new seq_len / horizon re-resolves the model's seq_len-dependent
-        defaults (parameters equal to the old defaults are dropped first)."""
+        else string. A new seq_len / horizon / protocol re-resolves the model's defaults that
+        depend on them (parameters equal to the old defaults are dropped first); a protocol
+        left at its default follows a new dataset (``m4`` for M4 data)."""
         d = self.to_dict()
         given: set[str] = set()
         for item in assignments:
@@ -364,17 +426,29 @@ class TrialSpec:
                 given.add(key.strip())
             elif parts[0] == "train" and len(parts) == 2:
                 d["train"][parts[1]] = value  # unknown names: FieldError from TrainSpec
+                given.add(key.strip())
             elif len(parts) == 1 and parts[0] in _TOP_KEYS:
                 d[parts[0]] = value
+                given.add(parts[0])
             else:
                 raise ConfigError(
                     f"--set {key}: unknown key; use a spec field ({', '.join(_TOP_KEYS)}), "
                     "train.FIELD, model.FIELD, regularizer.FIELD or regularizer.PART.FIELD "
                     "(a part of a composite)"
                 )
-        window = (d["seq_len"], d["horizon"])
-        if d["model"]["name"] == self.model.name and window != (self.seq_len, self.horizon):
-            old = resolve_model(self.model.name, {}, self.seq_len, self.horizon)
+        if getattr(self, "_derived_min_epochs", False) and "train.min_epochs" not in given:
+            d["train"]["min_epochs"] = None  # re-resolved for the new epochs / regularizer
+        if "protocol" not in given and self.protocol == default_protocol(self.dataset):
+            d["protocol"] = None  # a default protocol follows a new dataset (m4 for M4 data)
+        protocol = d["protocol"] or default_protocol(d["dataset"])
+        window = (d["seq_len"], d["horizon"], protocol)
+        if d["model"]["name"] == self.model.name and window != (
+            self.seq_len,
+            self.horizon,
+            self.protocol,
+        ):
+            defaults = protocol_model_defaults(self.protocol, self.model.name)
+            old = resolve_model(self.model.name, defaults, self.seq_len, self.horizon)
             d["model"]["params"] = {
                 k: v
                 for k, v in d["model"]["params"].items()
@@ -386,6 +460,6 @@ class TrialSpec:
 #: the scalar spec fields ``--set`` may change
 _TOP_KEYS = (
     *("dataset", "seq_len", "horizon", "seed", "workers", "protocol"),
-    *("target", "date_column", "missing_value"),
+    *("target", "date_column", "missing_value", "season"),
 )
 _MISSING = object()

@@ -12,15 +12,21 @@ same post-training random state, so a spec's result does not depend on its group
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 
 import torch
 
 from synprune.datasets import SeriesData, WindowedData, load_dataset, prepare_windows
-from synprune.experiment.evaluate import evaluate_split
+from synprune.experiment.evaluate import (
+    References,
+    evaluate_split,
+    reference_metrics,
+    references,
+)
 from synprune.experiment.model_state import encode_model_state
 from synprune.experiment.params import thaw
-from synprune.experiment.results import TrialResult
+from synprune.experiment.results import TrialResult, encode_predictions
 from synprune.experiment.spec import TrialSpec
 from synprune.experiment.train import (
     EpochCallback,
@@ -36,6 +42,9 @@ from synprune.regularizers import Regularizer, create_regularizer
 _TRAINING_HOOKS = (
     "attach",
     "after_optimizer_step",
+    "optimizer_kwargs",
+    "loss_penalty",
+    "settle_fraction",
     "settled",
     "metrics",
     "state_dict",
@@ -109,6 +118,28 @@ def check_group(specs: Sequence[TrialSpec]) -> None:
             raise ValueError(f"specs {ids} do not train identically; run them separately")
 
 
+#: reference forecasts per loaded series and (seq_len, horizon, protocol, season): they are
+#: deterministic, so the arms and seeds of a block share one computation (the sweep shares
+#: its loaded SeriesData across trials)
+_REFERENCES: weakref.WeakKeyDictionary[SeriesData, dict[tuple, References]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def trial_references(spec: TrialSpec, windows: WindowedData) -> References:
+    """The reference forecasts of ``spec``'s test windows (cached; see ``_REFERENCES``);
+    the season is ``spec.season``, else the dataset's."""
+    data = windows.series
+    if data is None:
+        raise ValueError("WindowedData without its series: use prepare_windows")
+    season = spec.season if spec.season is not None else int(data.season or 1)
+    key = (spec.seq_len, spec.horizon, spec.protocol, season)
+    cache = _REFERENCES.setdefault(data, {})
+    if key not in cache:
+        cache[key] = references(windows, season, str(spec.protocol))
+    return cache[key]
+
+
 def evaluate_group(
     specs: Sequence[TrialSpec],
     model: torch.nn.Module,
@@ -127,7 +158,7 @@ def evaluate_group(
         reg = regularizer if i == 0 else make_regularizer(spec)
         with torch.random.fork_rng(devices=devices):  # same random state for every spec
             val_loss = validation_loss(model, reg, windows, spec.train.batch_size, device)
-            test = evaluate_split(
+            test, forecast = evaluate_split(
                 model,
                 reg,
                 windows.x_test,
@@ -139,6 +170,8 @@ def evaluate_group(
                 device=device,
             )
         others = [x for x in ids if x != spec.spec_id]
+        refs = trial_references(spec, windows)
+        ref = reference_metrics(refs, forecast.numpy())
         out.append(
             TrialResult(
                 spec=spec.to_dict(),
@@ -154,12 +187,30 @@ def evaluate_group(
                 shares_training_with=",".join(others),
                 model_state=encode_model_state(model, reg, windows),  # for the driver to log
                 history=[dict(h) for h in fitted.history],
-                notes=[*notes, *([f"trained once with {', '.join(others)}"] if others else [])],
+                notes=[
+                    *notes,
+                    *refs.notes,
+                    *([f"trained once with {', '.join(others)}"] if others else []),
+                ],
                 test_mae=test["test_mae"],
                 test_rmse=test["test_rmse"],
                 test_mse=test["test_mse"],
                 naive_mae=test["naive_mae"],
                 naive_rmse=test["naive_rmse"],
+                snaive_mae=ref["snaive_mae"],
+                linear_mae=ref["linear_mae"],
+                smape=ref["smape"],
+                mase=ref["mase"],
+                season=refs.season,
+                linear_alpha=refs.linear_alpha,
+                predictions=encode_predictions(
+                    refs.window,
+                    target=refs.target,
+                    prediction=forecast.numpy(),
+                    naive=windows.naive_test.numpy(),
+                    snaive=refs.snaive,
+                    linear=refs.linear,
+                ),
             )
         )
     return out
@@ -178,7 +229,7 @@ def run_trial_group(
     check_group(specs)
     spec = specs[0]
     data = data if data is not None else load_series(spec)
-    windows = prepare_windows(data, spec.seq_len, spec.horizon)
+    windows = prepare_windows(data, spec.seq_len, spec.horizon, spec.protocol)
     device = resolve_device(spec.train.device)
     if spec.train.num_threads:
         torch.set_num_threads(spec.train.num_threads)

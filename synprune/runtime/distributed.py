@@ -105,7 +105,7 @@ def _train_worker(config: dict[str, Any]) -> list[TrialResult] | None:
         torch.set_num_threads(spec.train.num_threads)
     device = ray.train.torch.get_device() if config["use_gpu"] else torch.device("cpu")
     data: SeriesData = ray.get(config["data"])
-    windows = prepare_windows(data, spec.seq_len, spec.horizon)
+    windows = prepare_windows(data, spec.seq_len, spec.horizon, spec.protocol)
     model, regularizer = build(spec, windows)  # seeded: identical initial weights everywhere
     model.to(device)
     ddp = DistributedDataParallel(

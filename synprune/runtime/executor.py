@@ -62,6 +62,7 @@ def results_payload(results: Sequence[TrialResult]) -> str:
         d = r.to_json()
         d["history"] = r.history
         d["model_state"] = r.model_state  # the trained model, for the driver to log
+        d["predictions"] = r.predictions  # per-window test forecasts (predictions.csv.gz)
         out.append(d)
     return json.dumps(out, default=str)
 

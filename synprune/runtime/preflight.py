@@ -139,14 +139,14 @@ def check_grid(cfg: SweepConfig, specs: Sequence[TrialSpec], data: Mapping[str, 
     from synprune.datasets import prepare_windows
 
     cfg.check_models(list(specs), {k.split("|")[0]: v.values.shape[1] for k, v in data.items()})
-    seen: set[tuple[str, int, int]] = set()
+    seen: set[tuple[str, int, int, str]] = set()
     for s in specs:
-        key = (data_key(s), s.seq_len, s.horizon)
+        key = (data_key(s), s.seq_len, s.horizon, str(s.protocol))
         if key in seen:
             continue
         seen.add(key)
         try:
-            prepare_windows(data[key[0]], s.seq_len, s.horizon)
+            prepare_windows(data[key[0]], s.seq_len, s.horizon, s.protocol)
         except DataError as exc:
             raise DataError(
                 f"{cfg.path}: grid point dataset={s.dataset} seq_len={s.seq_len} "

@@ -4,10 +4,14 @@ A row holds the run (``run_id``, ``run_name``, ``status``, ``error``, start/end 
 trial tag (``spec_id``, model, dataset, regularizer, arm, seq_len, horizon, seed, git_sha,
 attempts, sweep), every spec field (the run's params, dotted: ``train.lr``,
 ``model.params.hidden_size``, ...) and every final metric (``test_mae``, ``test_rmse``,
-``test_mse``, ``naive_mae``, ``naive_rmse``, ``ratio_to_naive``, ``best_val_loss``,
-``epochs_run``, ``best_epoch``, ``final_sparsity``, ``train_seconds``, ``sparsity/<tensor>``).
+``test_mse``, ``naive_mae``, ``naive_rmse``, ``ratio_to_naive``, ``snaive_mae``,
+``linear_mae``, ``smape``, ``mase``, ``best_val_loss``, ``epochs_run``, ``best_epoch``,
+``final_sparsity``, ``train_seconds``, ``season``, ``linear_alpha``, ``sparsity/<tensor>``).
 Failed trials are rows too, with their error and no metrics. A spec run more than once (a
 failed attempt, then a resumed sweep) is one row: its finished run, else its latest.
+
+:func:`export_predictions`: the per-window test forecasts of the same trials (finished ones
+with a ``predictions.csv.gz``), long: ``PREDICTION_KEYS`` + ``PREDICTION_COLUMNS``.
 """
 
 from __future__ import annotations
@@ -121,13 +125,12 @@ def _one_per_spec(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(best.values())
 
 
-def export_frame(
-    uri: str, *, experiment: str | None = None, sweep: str | None = None
-) -> pd.DataFrame:
-    """The table of trials of ``experiment`` (by name) or of the sweep run ``sweep``."""
+def _trial_rows(
+    client: Any, uri: str, experiment: str | None, sweep: str | None
+) -> list[dict[str, Any]]:
+    """One row per spec (:func:`_one_per_spec`) of the trial runs of ``experiment`` or ``sweep``."""
     if (experiment is None) == (sweep is None):
         raise ConfigError("give exactly one of --experiment NAME or --sweep RUN_ID")
-    client = _client(uri)
     if experiment is not None:
         runs = _search(client, experiment_id(client, uri, experiment), f"tags.{RUN_KIND} = 'trial'")
         source = f"experiment {experiment!r}"
@@ -137,6 +140,14 @@ def export_frame(
     rows = _one_per_spec([run_row(r) for r in runs if r.data.tags.get(STATUS) != "running"])
     if not rows:
         raise ConfigError(f"{source} at {uri} has no trial runs (nothing to export)")
+    return rows
+
+
+def export_frame(
+    uri: str, *, experiment: str | None = None, sweep: str | None = None
+) -> pd.DataFrame:
+    """The table of trials of ``experiment`` (by name) or of the sweep run ``sweep``."""
+    rows = _trial_rows(_client(uri), uri, experiment, sweep)
     df = pd.DataFrame.from_records(rows)
     for c in INT_COLUMNS:
         if c in df.columns:
@@ -145,7 +156,50 @@ def export_frame(
     tensors = sorted(c for c in df.columns if c.startswith(TENSOR_PREFIX))
     params = sorted(c for c in df.columns if c not in fixed and c not in tensors)
     df = df[[*RUN_COLUMNS, *TAG_COLUMNS, *params, *FINAL_METRICS, *tensors]]
+    if "test_mae" in df.columns:  # MAE / the `none` arm's MAE in the same block and seed
+        from synprune.stats.relative import rel_mae
+
+        df.insert(df.columns.get_loc("test_mae") + 1, "rel_mae", rel_mae(df))
     order = ["dataset", "model", "seq_len", "horizon", "arm", "seed"]
     return df.sort_values([c for c in order if c in df.columns], kind="stable").reset_index(
         drop=True
     )
+
+
+#: the trial keys of every row of :func:`export_predictions`
+PREDICTION_KEYS = (
+    *("dataset", "model", "seq_len", "horizon", "regularizer", "arm", "seed", SPEC_ID),
+    "run_id",
+)
+
+
+def export_predictions(
+    uri: str, *, experiment: str | None = None, sweep: str | None = None
+) -> pd.DataFrame:
+    """The per-window test forecasts of the finished trials of ``experiment`` or ``sweep``
+    (the same trials as :func:`export_frame`), long: ``PREDICTION_KEYS`` +
+    ``PREDICTION_COLUMNS``. ``frame.attrs["missing"]``: finished runs without the artifact
+    (written before predictions were stored)."""
+    from synprune.tracking.reader import load_predictions
+
+    client = _client(uri)
+    rows = [r for r in _trial_rows(client, uri, experiment, sweep) if r["status"] == "finished"]
+    order = ["dataset", "model", "seq_len", "horizon", "arm", "seed", "run_id"]
+    rows.sort(key=lambda r: tuple(_sort_key(r.get(c)) for c in order))
+    preds = load_predictions(client, [r["run_id"] for r in rows])
+    keys = pd.DataFrame.from_records([{k: r.get(k, "") for k in PREDICTION_KEYS} for r in rows])
+    if keys.empty:
+        keys = pd.DataFrame(columns=list(PREDICTION_KEYS))
+    for c in ("seq_len", "horizon", "seed"):
+        keys[c] = pd.to_numeric(keys[c], errors="coerce").astype("Int64")
+    out = keys.merge(preds, on="run_id", how="inner", sort=False)
+    out.attrs["missing"] = preds.attrs.get("missing", [])
+    return out
+
+
+def _sort_key(v: Any) -> tuple[int, Any]:
+    """Numbers before text, numbers by value (seq_len 7 < 14)."""
+    try:
+        return (0, float(v))
+    except (TypeError, ValueError):
+        return (1, str(v))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,14 @@ import numpy as np
 import pandas as pd
 
 from synprune.errors import ConfigError, DataError
+from synprune.experiment.results import PREDICTION_COLUMNS
 from synprune.stats.integrity import CONFIG_ID, FINISHED, check_nonnegative, config_fingerprint
 from synprune.stats.io import INT_COLUMNS, KEY, NAIVE_COLUMNS, TrialRows, dedupe
 from synprune.tracking.schema import (
     ARM,
     BEST_VAL_LOSS,
     ERROR_TAG,
+    PREDICTIONS_ARTIFACT,
     RUN_KIND,
     SPEC_ID,
     STATUS,
@@ -136,7 +139,7 @@ def load_mlflow(
     """
     tracking_uri = resolve_tracking_uri(tracking_uri)
     _check_store(tracking_uri)
-    wanted = tuple(dict.fromkeys((metric, *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS)))
+    wanted = tuple(dict.fromkeys((metric, "test_mae", *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS)))
     found = None
     if fast:
         from synprune.tracking.sql import read_runs_sql
@@ -228,3 +231,51 @@ def trial_rows(uri: str, experiment: str, status: str | None = "finished") -> li
         token = page.token
         if not token:
             return rows
+
+
+def load_predictions(
+    client_or_uri: Any, run_ids: Sequence[str], *, missing: str = "skip"
+) -> pd.DataFrame:
+    """The per-window test forecasts of trial runs (their ``predictions.csv.gz`` artifacts) as
+    one long frame: ``run_id`` + ``PREDICTION_COLUMNS`` (window, step, target, prediction,
+    naive, snaive, linear), in the order of ``run_ids``.
+
+    ``client_or_uri``: an ``MlflowClient`` or a tracking URI (None: the default store). A run
+    without the artifact (failed, or written before predictions were stored) is left out with
+    ``missing="skip"`` (its id is listed in ``frame.attrs["missing"]``), or raises
+    ``DataError`` with ``missing="error"``.
+    """
+    if missing not in ("skip", "error"):
+        raise ConfigError(f"missing={missing!r} is invalid; allowed: skip, error")
+    if isinstance(client_or_uri, str) or client_or_uri is None:
+        uri = resolve_tracking_uri(client_or_uri)
+        _check_store(uri)
+        client = _client(uri)
+    else:
+        client = client_or_uri
+    frames: list[pd.DataFrame] = []
+    absent: list[str] = []
+    dtypes = {"window": np.int64, "step": np.int64}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, rid in enumerate(run_ids):
+            try:
+                path = client.download_artifacts(rid, PREDICTIONS_ARTIFACT, f"{tmp}/{i}")
+            except Exception as exc:  # no such artifact (MlflowException, OSError)
+                if missing == "error":
+                    raise DataError(f"run {rid}: no {PREDICTIONS_ARTIFACT} ({exc})") from None
+                absent.append(str(rid))
+                continue
+            df = pd.read_csv(path, compression="gzip", dtype=dtypes)
+            if tuple(df.columns) != PREDICTION_COLUMNS:
+                raise DataError(
+                    f"run {rid}: {PREDICTIONS_ARTIFACT} has columns {', '.join(df.columns)}; "
+                    f"expected {', '.join(PREDICTION_COLUMNS)}"
+                )
+            df.insert(0, "run_id", str(rid))
+            frames.append(df)
+    if frames:
+        out = pd.concat(frames, ignore_index=True)
+    else:
+        out = pd.DataFrame({c: pd.Series(dtype=float) for c in ("run_id", *PREDICTION_COLUMNS)})
+    out.attrs["missing"] = absent
+    return out

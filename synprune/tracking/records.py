@@ -12,6 +12,7 @@ times.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import math
 import time
 import uuid
@@ -19,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from synprune.experiment.params import flatten
+from synprune.experiment.results import PREDICTION_COLUMNS, decode_predictions
 from synprune.tracking.schema import (
     ATTEMPTS_TAG,
     COLLAPSED_AT,
@@ -57,6 +61,7 @@ class RunRecord:
     end_ms: int = 0
     spec: dict[str, Any] = field(default_factory=dict)  # to rebuild the logged model
     model_state: str = ""  # experiment/model_state.py payload; "" = no model to log
+    predictions: dict[str, Any] = field(default_factory=dict)  # experiment.results payload
     partial_run_id: str = ""  # a run an earlier failed attempt left behind
     last_error: str = ""
 
@@ -161,7 +166,8 @@ def describe(result: Any, metrics: Mapping[str, float], collapsed: list[str]) ->
     text = (
         f"test MAE **{m.get('test_mae', math.nan):.4g}** vs naive "
         f"{m.get('naive_mae', math.nan):.4g} (ratio **{m.get('ratio_to_naive', math.nan):.3f}**;"
-        f" < 1 beats persistence) · sparsity {m.get('final_sparsity', 0.0):.2f} · "
+        f" < 1 beats persistence; seasonal naive {m.get('snaive_mae', math.nan):.4g}, linear "
+        f"{m.get('linear_mae', math.nan):.4g}) · sparsity {m.get('final_sparsity', 0.0):.2f} · "
         f"{int(m.get('epochs_run', 0))} epochs, best {int(m.get('best_epoch', 0))} "
         f"(val loss {m.get('best_val_loss', math.nan):.4g}) · "
         f"{m.get('train_seconds', 0.0):.1f} s"
@@ -228,4 +234,22 @@ def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> Run
         end_ms=end,
         spec=dict(s),
         model_state=getattr(result, "model_state", "") if result.status == "finished" else "",
+        predictions=dict(getattr(result, "predictions", None) or {})
+        if result.status == "finished"
+        else {},
     )
+
+
+def predictions_csv_gz(payload: Mapping[str, Any]) -> bytes:
+    """The ``predictions.csv.gz`` bytes of a predictions payload
+    (``experiment.results.encode_predictions``): a header of ``PREDICTION_COLUMNS``, one row
+    per (window, step), floats with 7 significant digits (float32 precision); gzip without a
+    timestamp, so equal forecasts give equal bytes."""
+    cols = decode_predictions(dict(payload))
+    n = len(cols["window"])
+    table = np.empty((n, len(PREDICTION_COLUMNS)), dtype=object)
+    for j, c in enumerate(PREDICTION_COLUMNS):
+        table[:, j] = cols[c].astype(np.int64 if j < 2 else np.float64).tolist()
+    line = ",".join(["%d", "%d"] + ["%.7g"] * (len(PREDICTION_COLUMNS) - 2)) + "\n"
+    text = ",".join(PREDICTION_COLUMNS) + "\n" + (line * n) % tuple(table.ravel().tolist())
+    return gzip.compress(text.encode("ascii"), compresslevel=1, mtime=0)

@@ -9,6 +9,7 @@ A trial run (``run_kind=trial``) carries
     metrics   FINAL_METRICS (one value each), HISTORY_METRICS per epoch (step = epoch), and
               ``sparsity/<tensor>``: the final masked fraction of each pruned tensor, with a
               per-epoch history for the TOP_TENSORS most pruned ones when the trial has it.
+    artifacts ``PREDICTIONS_ARTIFACT`` (finished trials), ``curves.png``, ``notes.txt``.
 The restored best validation loss is the final metric ``best_val_loss``; the ``val_loss``
 history holds exactly one value per trained epoch.
 """
@@ -41,6 +42,11 @@ COLLAPSED_TAG = "collapsed_tensors"
 ATTEMPTS_TAG = "attempts"
 #: spec_ids of the trials evaluated on this trial's very training (dropout / MC dropout)
 SHARES_TAG = "shares_training_with"
+
+#: artifact of every finished trial: its per-window test forecasts, long format, columns
+#: ``experiment.results.PREDICTION_COLUMNS`` (window, step, target, prediction, naive, snaive,
+#: linear), original units, float32 precision
+PREDICTIONS_ARTIFACT = "predictions.csv.gz"
 
 #: per-epoch metric histories (step = epoch)
 HISTORY_METRICS = ("train_loss", "val_loss", "sparsity")

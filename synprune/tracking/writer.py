@@ -6,7 +6,8 @@ model-training kind) and carrying a ready-made UI view (:mod:`synprune.tracking.
 run per sweep invocation (``run_kind=sweep``) holding the config file and the resolved grid;
 one *flat* run per trial (``run_kind=trial``, tagged ``sweep_run_id``/``sweep`` -- not nested,
 so the runs table lists every trial at first sight) with the spec as params, per-epoch
-histories, final metrics, ``curves.png``, ``notes.txt``, its trained model as an MLflow logged
+histories, final metrics, ``curves.png``, ``notes.txt``, ``predictions.csv.gz`` (the
+per-window test forecasts), its trained model as an MLflow logged
 model (:mod:`synprune.tracking.logged_model`), and, for failed trials, ``error.txt`` + an
 ``error`` tag.
 
@@ -52,11 +53,18 @@ from mlflow.tracking import MlflowClient
 
 from synprune.errors import ConfigError
 from synprune.tracking.curves import curves_png
-from synprune.tracking.records import MAX_PARAM, MAX_TAG, RunRecord, trial_record
+from synprune.tracking.records import (
+    MAX_PARAM,
+    MAX_TAG,
+    RunRecord,
+    predictions_csv_gz,
+    trial_record,
+)
 from synprune.tracking.schema import (
     EXPERIMENT_KIND,
     EXPERIMENT_KIND_TAG,
     GRID_TAG,
+    PREDICTIONS_ARTIFACT,
     SWEEP_NAME_TAG,
     SWEEP_RUN_TAG,
 )
@@ -276,12 +284,17 @@ class Tracker:
             self.client.log_batch(rid, params=chunk)
         for fname, text in rec.texts.items():
             self.client.log_text(rid, text, fname)
+        files: dict[str, bytes] = {}
         if len(rec.history) >= 2:
+            best = rec.metrics.get("best_epoch")
+            files["curves.png"] = curves_png(rec.history, rec.run_name, best)
+        if rec.predictions and rec.status == "finished":
+            files[PREDICTIONS_ARTIFACT] = predictions_csv_gz(rec.predictions)
+        if files:
             with tempfile.TemporaryDirectory() as tmp:
-                png = Path(tmp, "curves.png")
-                best = rec.metrics.get("best_epoch")
-                png.write_bytes(curves_png(rec.history, rec.run_name, best))
-                self.client.log_artifact(rid, str(png))
+                for fname, data in files.items():
+                    Path(tmp, fname).write_bytes(data)
+                self.client.log_artifacts(rid, tmp)
         if rec.model_state and rec.status == "finished":
             self._log_model(rid, rec)
         self.client.set_terminated(

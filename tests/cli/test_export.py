@@ -148,3 +148,56 @@ def test_parquet_without_pyarrow_is_a_clear_error(
     assert done.returncode == 2, done.stderr
     assert "writing Parquet needs pyarrow, which is not installed" in done.stderr
     assert not (tmp_path / "t.parquet").exists()
+
+
+def test_predictions_file_holds_the_trial_keys_and_every_window(
+    store: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    from synprune.experiment.results import encode_predictions
+
+    uri, _, _ = store
+    target = np.array([[10.0, 11.0], [12.0, 13.0]])
+    payload = encode_predictions(
+        [500, 501], target=target, prediction=target + 0.25, naive=target - 1,
+        snaive=target - 2, linear=target + 3,
+    )  # fmt: skip
+    s3 = _spec(3)
+    Tracker(uri, "exp", spool=False).write(
+        trial_record(dataclasses.replace(_finished(s3, 0.5), predictions=payload))
+    )
+    out, preds = tmp_path / "t.csv", tmp_path / "p" / "preds.csv.gz"
+    bad = ["--experiment", "exp", "--out", str(out), "--predictions", str(tmp_path / "p.txt")]
+    assert export(uri, *bad) == 2
+    assert "--predictions" in capsys.readouterr().err and not out.exists()
+    assert export(uri, "--experiment", "exp", "--out", str(out), "--predictions", str(preds)) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {preds}: 4 rows from 1 trials; 2 finished trial(s) without" in printed
+    df = pd.read_csv(preds)
+    assert list(df.columns) == [
+        *("dataset", "model", "seq_len", "horizon", "regularizer", "arm", "seed", "spec_id"),
+        *("run_id", "window", "step", "target", "prediction", "naive", "snaive", "linear"),
+    ]
+    assert set(df["spec_id"]) == {s3.spec_id} and set(df["seed"]) == {3}
+    assert df["arm"].iloc[0] == "synaptic[final_sparsity=0.5]" and df["model"].iloc[0] == "gru"
+    assert df[["window", "step"]].values.tolist() == [[500, 1], [500, 2], [501, 1], [501, 2]]
+    assert df["prediction"].tolist() == [10.25, 11.25, 12.25, 13.25]
+    assert df["linear"].tolist() == [13.0, 14.0, 15.0, 16.0]
+
+
+def test_rel_mae_is_the_mae_over_the_none_arm_of_the_same_block_and_seed(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tr = Tracker(uri, "rel", spool=False)
+    parent = tr.start_parent("s", None, {}, {})
+    none0 = dataclasses.replace(_spec(0), regularizer=ComponentSpec("none"), swept=())
+    none0 = TrialSpec.from_dict(none0.to_dict())
+    tr.write(trial_record(_finished(none0, 0.5), parent))
+    tr.write(trial_record(_finished(_spec(0), 0.4), parent))
+    tr.write(trial_record(_finished(_spec(1), 0.6), parent))  # seed 1 has no `none` trial
+    out = tmp_path / "t.csv"
+    assert export(uri, "--experiment", "rel", "--out", str(out)) == 0
+    df = pd.read_csv(out).set_index(["arm", "seed"])
+    assert df.loc[("none", 0), "rel_mae"] == pytest.approx(1.0)
+    assert df.loc[("synaptic[final_sparsity=0.5]", 0), "rel_mae"] == pytest.approx(0.8)
+    assert math.isnan(df.loc[("synaptic[final_sparsity=0.5]", 1), "rel_mae"])

@@ -41,8 +41,8 @@ def test_shipped_configs_expand_and_build() -> None:
         "smoke": 32,
         "paper": 3 * 4 * 4 * 6 * 10,
         "ltsf": 2 * 2 * 4 * 2 * 4 * 3,
-        "study": (3 * 3 * 2 * 3 - 4) * 17,  # Air Quality x PatchTST: 1 window x 2 seeds
-        "study-full": 3 * 4 * 6 * 10 * 17,
+        "study": (3 * 3 * 2 * 3 - 5) * 21,  # Air Quality x PatchTST: 1 window x 1 seed
+        "study-full": 3 * 4 * 6 * 10 * 21,
     }
     for name, n in sizes.items():
         cfg = load_config(REPO / "configs" / f"{name}.toml")
@@ -69,38 +69,39 @@ def test_shipped_configs_expand_and_build() -> None:
 
 
 def test_study_configs_have_the_designed_arms() -> None:
+    """Equal stopping and matched budgets: 4 configurations per tuned family (issue 17)."""
+    from collections import Counter
+
     study = load_config(REPO / "configs" / "study.toml")
     specs = study.specs()
     arms = {s.arm for s in specs}
-    expected = {"none", "synaptic+dropout"}
-    expected |= {f"{r}[p={p}]" for r in ("dropout", "mc_dropout") for p in (0.1, 0.3, 0.5)}
+    expected = {"none"}
+    expected |= {f"{r}[p={p}]" for r in ("dropout", "mc_dropout") for p in (0.1, 0.2, 0.3, 0.5)}
     expected |= {
         f"synaptic[final_sparsity={f},score={sc}]"
-        for f in (0.2, 0.4, 0.6, 0.8)
+        for f in (0.4, 0.8)
         for sc in ("magnitude", "lamp")
     }
-    expected.add("synaptic[early_stop_during_schedule=true,final_sparsity=0.8]")
+    expected |= {f"weight_decay[weight_decay={w}]" for w in (0.01, 0.1, 1.0, 10.0)}
+    expected |= {f"l1[l1={v:g}]" for v in (1e-7, 1e-6, 1e-5, 1e-4)}
     assert arms == expected
+    per_family = Counter(s.regularizer.name for s in specs if s.seed == 0 and s.seq_len == 14)
+    configs = {f: n // 9 for f, n in per_family.items()}  # 9 (model, dataset) cells at L14 s0
+    assert configs == {"none": 1, **dict.fromkeys(
+        ("dropout", "mc_dropout", "synaptic", "weight_decay", "l1"), 4
+    )}  # fmt: skip
+    assert {(s.train.stopping, s.train.min_epochs) for s in specs} == {("equal", 16)}
     by_arm = {s.arm: s for s in specs}
-    paper_arm = by_arm["synaptic[early_stop_during_schedule=true,final_sparsity=0.8]"]
-    assert paper_arm.regularizer.params["early_stop_during_schedule"] is True
-    assert (
-        by_arm["synaptic[final_sparsity=0.8,score=lamp]"].regularizer.params[
-            "early_stop_during_schedule"
-        ]
-        is False
-    )
-    combo = by_arm["synaptic+dropout"].regularizer.params
-    assert combo["synaptic"]["final_sparsity"] == 0.5 and combo["dropout"]["p"] == 0.3
-    assert combo["synaptic"]["prune_every"] == 10  # inherited from [regularizers.synaptic]
-    from collections import Counter
-
+    syn = by_arm["synaptic[final_sparsity=0.8,score=lamp]"].regularizer.params
+    assert syn["early_stop_during_schedule"] is False and syn["end_frac"] == 0.8
     per_cell = Counter((s.dataset, s.model.name, s.seq_len, s.seed) for s in specs)
-    assert set(per_cell.values()) == {len(expected)} == {17}  # every block keeps every arm
+    assert set(per_cell.values()) == {len(expected)} == {21}  # every block keeps every arm
     aq_patchtst = {(c[2], c[3]) for c in per_cell if c[:2] == ("air_quality", "patchtst")}
-    assert aq_patchtst == {(14, 0), (14, 1)}  # the [[grid.cut]] of the costly cell
+    assert aq_patchtst == {(14, 0)}  # the [[grid.cut]] of the costly cell
     full = load_config(REPO / "configs" / "study-full.toml")
-    assert {s.arm for s in full.specs()} == expected
+    full_specs = full.specs()
+    assert {s.arm for s in full_specs} == expected
+    assert {(s.train.stopping, s.train.min_epochs) for s in full_specs} == {("equal", 16)}
     assert set(full.grid["dataset"]) == {"bitcoin", "aapl", "air_quality", "retail"}
     assert {1, 7, 14, 30, 60} <= set(full.grid["seq_len"]) and len(full.grid["seed"]) == 10
 

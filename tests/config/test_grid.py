@@ -233,8 +233,8 @@ def test_composite_errors_name_the_part_key(tmp_path: Path) -> None:
             "[grid.extra][0].p=2.0 is invalid; allowed: a number in [0, 1)",
         ),
         (
-            'regularizer = ["none"]\n[[grid.extra]]\nregularizer = "l1"\np = 0.1\n',
-            "[grid.extra][0].regularizer='l1' is invalid; allowed: a registered regularizer",
+            'regularizer = ["none"]\n[[grid.extra]]\nregularizer = "l2"\np = 0.1\n',
+            "[grid.extra][0].regularizer='l2' is invalid; allowed: a registered regularizer",
         ),
         ('regularizer = ["none"]\n[[grid.extra]]\np = 0.1\n', "[grid.extra][0].regularizer is"),
         (

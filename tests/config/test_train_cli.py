@@ -84,7 +84,7 @@ def test_missing_value_reaches_the_csv_loader(
             ],
             "regularizer.synaptic.final_sparsity=1.2 is invalid; allowed: a number in [0, 1)",
         ),
-        (["--regularizer", "synaptic+l1"], "regularizer='synaptic+l1' is invalid"),
+        (["--regularizer", "synaptic+l2"], "regularizer='synaptic+l2' is invalid"),
         (["--regularizer", "none", "--set", "train.batch_size=0"], "train.batch_size=0"),
         (["--regularizer", "none", "--missing-value", "nan"], "missing_value=nan is invalid"),
     ],

@@ -138,8 +138,14 @@ def test_cli_train_json_on_a_real_dataset(shared_data_dir, capsys) -> None:
         "final_sparsity",
         "train_seconds",
         "spec",
+        "snaive_mae",
+        "linear_mae",
+        "smape",
+        "mase",
     ):
         assert key in out, key
+    assert "predictions" not in out  # stored with the run, too large for the console
+    assert out["season"] == 7  # bitcoin: daily, every day of the week
     assert out["spec"]["model"]["params"]["hidden_size"] == 8
     assert out["naive_mae"] > 0 and out["test_mae"] > 0
 
