@@ -3,15 +3,23 @@
     synprune stats (--experiment NAME [--tracking-uri URI] | --from-csv FILE)
                    [--metric test_mae] [--blocks dataset,model,seq_len,horizon]
                    [--aggregate mean|median] [--alpha 0.05] [--strict]
-                   [--select-on val_loss] [--force] --out DIR
+                   [--select-on val_loss] [--primary A,B] [--margin 0.01]
+                   [--predictions FILE] [--bootstrap 2000] [--force] --out DIR
 
 Ranks the arms (the ``arm`` tag/column; the regularizer where absent), or with ``--select-on
 val_loss`` the regularizer families, each block contributing its arm with the lowest mean
 validation loss. Writes ranking.csv, friedman.csv, nemenyi.csv, wilcoxon_holm.csv,
-cd_diagram.png and report.md (and more, see synprune/stats/report.py) into DIR, never over a
-file it did not write (``--force`` overrides). With --experiment the same files are logged as
-artifacts of a run named ``stats`` (tag ``synprune.kind=stats``, no spec_id tag, so it is never
-read back as a trial), once per identical input.
+cd_diagram.png and report.md, plus effects.csv and primary.csv (the primary comparison A vs B:
+``--primary``, else the ``[stats] primary`` of the config the sweep logged, else synaptic vs
+dropout when both are ranked) and more (see synprune/stats/report.py) into DIR, never over a
+file it did not write (``--force`` overrides). ``--metric`` takes any logged metric (test_mae,
+mase, smape, ...) or ``rel_mae`` (test MAE / the ``none`` arm's, same block and seed).
+Per-window predictions (for the per-dataset Diebold-Mariano tests) are read from the trials'
+``predictions.csv.gz`` artifacts, or with ``--from-csv`` from ``--predictions FILE`` or a
+``predictions.csv.gz`` / ``predictions.csv`` beside FILE (what ``--out`` freezes beside
+trials.csv); without them the per-dataset tests are skipped with a note. With --experiment
+the same files are logged as artifacts of a run named ``stats`` (tag ``synprune.kind=stats``,
+no spec_id tag, so it is never read back as a trial), once per identical input.
 """
 
 from __future__ import annotations
@@ -22,11 +30,18 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synprune.errors import ConfigError, DataError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from synprune.config.stats_table import StatsOptions
+
 DEFAULT_URI = "sqlite:///./synprune-runs/mlflow.db"
 LAST_TIMINGS: dict[str, float] = {}  # read / compute / write / log seconds of the last run()
+PREDICTION_FILES = ("predictions.csv.gz", "predictions.csv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +54,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URI",
         help=f"MLflow store (default: $MLFLOW_TRACKING_URI or {DEFAULT_URI})",
     )
-    parser.add_argument("--metric", default="test_mae", help="metric to rank (lower is better)")
+    parser.add_argument(
+        "--metric",
+        default="test_mae",
+        help="metric to rank, lower is better: a logged one (test_mae, mase, smape, ...) or "
+        "rel_mae (test_mae / the 'none' arm's, same block and seed) (default: test_mae)",
+    )
+    parser.add_argument(
+        "--primary",
+        metavar="A,B",
+        help="the pre-registered comparison A vs B (default: [stats] primary of the logged "
+        "config, else synaptic,dropout when both are ranked)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        metavar="FRACTION",
+        help="equivalence margin of the primary comparison, a fraction of the error "
+        "(default: [stats] margin, else 0.01 = ±1 %%)",
+    )
+    parser.add_argument(
+        "--predictions",
+        metavar="FILE",
+        type=Path,
+        help="with --from-csv: per-window predictions (long CSV, .gz ok; default: "
+        "predictions.csv.gz or predictions.csv beside the --from-csv file, if there)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="bootstrap resamples for the effect intervals (default: 2000)",
+    )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     parser.add_argument(
         "--blocks",
@@ -92,6 +139,10 @@ def _commands(args: argparse.Namespace, uri: str | None, blocks: tuple[str, ...]
     opts = ["--metric", args.metric, "--blocks", ",".join(blocks), "--aggregate", args.aggregate]
     opts += ["--alpha", repr(args.alpha)] + (["--strict"] if args.strict else [])
     opts += ["--select-on", args.select_on] if args.select_on else []
+    if getattr(args, "resolved_primary", None):
+        opts += ["--primary", ",".join(args.resolved_primary)]
+    opts += ["--margin", repr(args.resolved_margin)] if hasattr(args, "resolved_margin") else []
+    opts += ["--bootstrap", str(args.bootstrap)] if args.bootstrap != 2000 else []
     out = str(args.out)
     if args.experiment is not None:
         live = ["synprune", "stats", "--experiment", args.experiment, "--tracking-uri", str(uri)]
@@ -102,8 +153,11 @@ def _commands(args: argparse.Namespace, uri: str | None, blocks: tuple[str, ...]
             "# from the exact rows analysed here (frozen in trials.csv):",
             shlex.join(["synprune", "stats", "--from-csv", str(Path(out) / "trials.csv"), *frozen]),
         ]
+    preds = ["--predictions", str(args.predictions)] if args.predictions else []
     return [
-        shlex.join(["synprune", "stats", "--from-csv", str(args.from_csv), *opts, "--out", out])
+        shlex.join(
+            ["synprune", "stats", "--from-csv", str(args.from_csv), *opts, *preds, "--out", out]
+        )
     ]
 
 
@@ -129,6 +183,9 @@ def _settings(args: argparse.Namespace, blocks: tuple[str, ...]) -> dict[str, ob
         "alpha": args.alpha,
         "strict": bool(args.strict),
         "select_on": args.select_on or "",
+        "primary": ",".join(getattr(args, "resolved_primary", None) or ()),
+        "margin": getattr(args, "resolved_margin", 0.01),
+        "bootstrap": args.bootstrap,
     }
 
 
@@ -137,11 +194,13 @@ def run(args: argparse.Namespace) -> int:
 
     Every check (options, store, rows, the output folder) runs before anything is created.
     """
+    from synprune.config.stats_table import check_margin, check_primary
     from synprune.stats import outdir
     from synprune.stats.analysis import analyze
     from synprune.stats.integrity import check_cell_configs
-    from synprune.stats.io import input_digest, load_csv
+    from synprune.stats.io import input_digest, load_csv, with_run_params
     from synprune.stats.ranking import DEFAULT_BLOCKS, IncompleteBlocksError
+    from synprune.stats.relative import add_derived, missing_metric_hint, source_metric
     from synprune.stats.report import planned_files, write_outputs
     from synprune.stats.selection import check_select_on
     from synprune.stats.summary import console_line
@@ -155,21 +214,44 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out} exists and is not a folder")
     if args.select_on:
         check_select_on(args.select_on, [args.select_on])
+    primary = check_primary(args.primary.split(","), "--primary") if args.primary else None
+    margin = None if args.margin is None else check_margin(args.margin, "--margin")
+    if not 1 <= args.bootstrap <= 100_000:
+        raise ConfigError(f"--bootstrap must be an integer in [1, 100000], got {args.bootstrap}")
+    if args.predictions is not None and args.from_csv is None:
+        raise ConfigError("--predictions only applies with --from-csv (stores keep their own)")
     LAST_TIMINGS.clear()
     t0 = time.perf_counter()
     uri = exp_id = None
-    if args.experiment is not None:
-        uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
-        loaded, exp_id = load_mlflow(args.experiment, uri, args.metric, fast=not args.api_read)
-    else:
-        loaded = load_csv(args.from_csv, args.metric)
-    rows = loaded.rows
+    read_metric = source_metric(args.metric)
+    try:
+        if args.experiment is not None:
+            uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+            loaded, exp_id = load_mlflow(args.experiment, uri, read_metric, fast=not args.api_read)
+        else:
+            loaded = load_csv(args.from_csv, read_metric)
+    except ConfigError as exc:
+        if "--metric" in str(exc):
+            raise ConfigError(f"{exc}.{missing_metric_hint(args.metric)}") from None
+        raise
+    rows = with_run_params(add_derived(loaded.rows, args.metric), loaded.configs)
+    if args.experiment is not None and (primary is None or margin is None):
+        assert uri is not None and exp_id is not None
+        logged = _logged_options(uri, exp_id)
+        if logged is not None:
+            primary = primary or logged.primary
+            margin = logged.margin if margin is None else margin
+    args.resolved_margin = 0.01 if margin is None else margin
+    args.resolved_primary = _check_primary_names(primary, rows, args.select_on, loaded.source)
     blocks = _blocks(args.blocks, list(rows.columns))
     fine = [c for c in DEFAULT_BLOCKS if c in rows.columns]
     ref = "run_id" if "run_id" in rows.columns else None
     check_cell_configs(rows, [*fine, "arm"], loaded.configs, source=loaded.source, ref_column=ref)
     if args.select_on:
         check_select_on(args.select_on, list(rows.columns), loaded.source)
+    predictions, pred_note = _predictions(args, uri, rows, args.resolved_primary)
+    if pred_note:
+        print(pred_note)
     t1 = time.perf_counter()
     try:
         res = analyze(
@@ -180,12 +262,17 @@ def run(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             strict=args.strict,
             select=args.select_on,
+            primary=args.resolved_primary,
+            margin=args.resolved_margin,
+            predictions=predictions,
+            n_boot=args.bootstrap,
         )
     except (IncompleteBlocksError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise DataError(f"{loaded.source}: {exc}") from None
-    plan = outdir.plan(args.out, planned_files(res), force=args.force)
+    with_preds = predictions is not None and not predictions.empty
+    plan = outdir.plan(args.out, planned_files(res, with_preds), force=args.force)
     t2 = time.perf_counter()
     if plan.stale:
         print(
@@ -201,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         n_read=loaded.n_read,
         versions=_versions(args.experiment is not None),
         plan=plan,
+        predictions=predictions,
     )
     t3 = time.perf_counter()
     LAST_TIMINGS.update(read=t1 - t0, compute=t2 - t1, write=t3 - t2)
@@ -228,3 +316,82 @@ def run(args: argparse.Namespace) -> int:
     print(console_line(res))
     print(f"wrote {len(paths)} files to {args.out} (report: {args.out / 'report.md'})")
     return rc
+
+
+def _logged_options(uri: str, exp_id: str) -> StatsOptions | None:
+    """The ``[stats]`` table of the config the experiment's latest sweep logged (None when
+    there is none, or the store cannot serve it: said on the console)."""
+    from synprune.tracking.sweep_config import logged_stats_options
+
+    try:
+        found = logged_stats_options(uri, exp_id)
+    except ConfigError:
+        raise
+    except Exception as exc:  # an old store, an artifact store out of reach: not fatal
+        print(f"synprune stats: the sweep's logged config could not be read ({exc})")
+        return None
+    if found is None:
+        return None
+    opts, where = found
+    if opts.primary is not None:
+        print(f"primary comparison {opts.primary[0]} vs {opts.primary[1]} from [stats] in {where}")
+    return opts
+
+
+def _check_primary_names(
+    primary: tuple[str, str] | None, rows: pd.DataFrame, select_on: str | None, source: str
+) -> tuple[str, str] | None:
+    """Refuse (before any work) a primary pair that names no treatment of the rows."""
+    if primary is None:
+        return None
+    col = "regularizer" if select_on or "arm" not in rows.columns else "arm"
+    names = sorted(set(rows[col].astype(str)))
+    missing = [n for n in primary if n not in names]
+    if missing:
+        hint = (
+            "; to compare regularizer families, rank them with --select-on val_loss"
+            if col == "arm"
+            else ""
+        )
+        raise ConfigError(
+            f"--primary {','.join(primary)}: {', '.join(missing)} is not a treatment in "
+            f"{source} (treatments, the {col} column: {', '.join(names[:12])}"
+            f"{' ...' if len(names) > 12 else ''}){hint}"
+        )
+    return primary
+
+
+def _predictions(
+    args: argparse.Namespace, uri: str | None, rows: pd.DataFrame, pair: tuple[str, str] | None
+) -> tuple[pd.DataFrame | None, str]:
+    """Per-window predictions of the rows' trials and a console note on where they came from.
+    From a store only the runs of the primary pair's treatments are read (the per-dataset
+    tests need no other); None when there are none."""
+    from synprune.stats.dm import PRED_COLUMNS
+    from synprune.stats.io import load_predictions_csv
+
+    if args.from_csv is not None:
+        path = args.predictions
+        if path is None:
+            beside = [args.from_csv.with_name(n) for n in PREDICTION_FILES]
+            path = next((p for p in beside if p.is_file()), None)
+            if path is None:
+                return None, ""
+        preds = load_predictions_csv(path)
+        return preds, f"per-window predictions: {path} ({len(preds)} rows)"
+    if pair is None or "run_id" not in rows.columns:
+        return None, ""
+    from synprune.tracking.reader import load_predictions
+
+    col = "regularizer" if args.select_on or "arm" not in rows.columns else "arm"
+    keep = rows[rows[col].astype(str).isin(pair) & (rows["status"] == "finished")]
+    raw = load_predictions(uri, list(keep["run_id"].astype(str)))
+    if raw.empty:
+        return None, "no per-window predictions stored with these runs: per-dataset tests skipped"
+    keys = ["run_id", *(c for c in PRED_COLUMNS if c in keep.columns and c not in raw.columns)]
+    preds = keep[keys].merge(raw, on="run_id", how="inner")
+    cols = [c for c in PRED_COLUMNS if c in preds.columns]
+    extra = [c for c in preds.columns if c not in cols and c != "run_id"]
+    absent = len(raw.attrs.get("missing", ()))
+    note = f"per-window predictions of {len(keep) - absent} of {len(keep)} runs read"
+    return preds[[*cols, *extra]], note

@@ -2,9 +2,13 @@
 
 Method after Demšar (2006), "Statistical comparisons of classifiers over multiple data sets",
 JMLR 7:1-30. The statistics are pure functions (``ranking``, ``tests``, ``headline``,
-``selection``, ``cells``, ``integrity``, ``analysis``, ``summary``); ``io`` reads CSV rows
-(MLflow rows come from ``synprune.tracking.reader``); ``report`` / ``report_md`` / ``plots`` /
-``plots_sensitivity`` / ``outdir`` write results. matplotlib is imported lazily; MLflow never.
+``selection``, ``cells``, ``integrity``, ``analysis``, ``summary``; and on top of the rank
+tests ``relative`` (rel_mae), ``effects`` (geometric-mean ratios, hierarchical bootstrap),
+``primary`` (Wilcoxon, TOST, Bayesian signed-rank), ``power``, ``dm`` (Diebold-Mariano),
+``refs`` (reference forecasts), gathered by ``answers`` and worded by ``verdict``); ``io``
+reads CSV rows (MLflow rows come from ``synprune.tracking.reader``); ``report`` /
+``report_md`` / ``plots`` / ``plots_sensitivity`` / ``outdir`` write results. matplotlib is
+imported lazily; MLflow never.
 """
 
 from synprune.stats.analysis import StatsResult, analyze

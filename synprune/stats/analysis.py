@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synprune.stats.answers import Answers, build_answers
 from synprune.stats.arms import swept_fields
 from synprune.stats.budget import BudgetCheck, budget_check
 from synprune.stats.cells import cell_table, sensitivity_data
@@ -63,6 +64,7 @@ class StatsResult:
     wilcoxon_scale: str = "raw"
     naive: str | None = "naive_mae"
     budget: BudgetCheck | None = None  # with selection: the best family at an equal budget
+    answers: Answers | None = None  # effects, primary comparison, DM, references, power
 
     @property
     def treatment(self) -> str:
@@ -136,11 +138,18 @@ def analyze(
     alpha: float = 0.05,
     strict: bool = False,
     select: str | None = None,
+    primary: tuple[str, str] | None = None,
+    margin: float = 0.01,
+    predictions: pd.DataFrame | None = None,
+    n_boot: int = 2000,
+    boot_seed: int | None = None,
 ) -> StatsResult:
     """Run the full method on long-format rows; raises ValueError on unusable designs.
 
     ``select`` (e.g. "val_loss"): rank regularizer families, each block contributing the arm
     of the family with the lowest mean ``select`` over seeds (:mod:`synprune.stats.selection`).
+    ``primary`` (default synaptic vs dropout when both are ranked), ``margin``, ``predictions``
+    (long per-window rows), ``n_boot`` and ``boot_seed``: see :mod:`synprune.stats.answers`.
     """
     blocks = tuple(blocks)
     usable, failures = split_failures(rows, metric, blocks)
@@ -229,4 +238,18 @@ def analyze(
         wilcoxon_scale=scale,
         naive=naive,
         budget=budget,
+        answers=build_answers(
+            design_rows,
+            design,
+            metric,
+            aggregate=aggregate,
+            alpha=alpha,
+            selection=selection,
+            primary=primary,
+            margin=margin,
+            predictions=predictions,
+            n_boot=n_boot,
+            **({} if boot_seed is None else {"boot_seed": boot_seed}),
+            all_rows=usable,
+        ),
     )

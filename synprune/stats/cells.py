@@ -91,7 +91,13 @@ def wide_cells(cells: pd.DataFrame, blocks: Sequence[str], naive: str | None) ->
     """The paper's shape: one row per block, one column per arm with "mean ± ci"; naive last."""
 
     blocks = list(blocks)
-    labels = cells.assign(cell=[mean_ci(m, h) for m, h in zip(cells["mean"], cells["ci95"])])
+    few = " (2 seeds)"  # a t interval from two seeds (t = 12.7): labelled, not read as precise
+    labels = cells.assign(
+        cell=[
+            mean_ci(m, h) + (few if n == 2 and np.isfinite(h) else "")
+            for m, h, n in zip(cells["mean"], cells["ci95"], cells["n_seeds"])
+        ]
+    )
     wide = labels.pivot_table(index=blocks, columns="arm", values="cell", aggfunc="first")
     wide.columns.name = None
     if naive and naive in cells.columns:

@@ -26,9 +26,13 @@ REQUIRED = ("dataset", "model", "seq_len", "regularizer", "seed")
 OPTIONAL = ("horizon", "arm", "status", "error", CONFIG_ID, "run_id", "spec_id")
 INT_COLUMNS = ("seq_len", "horizon")
 NAIVE = "naive_mae"
-NAIVE_COLUMNS = ("naive_mae", "naive_rmse")
+#: the reference forecasts' test errors, read beside the metric when present: naive
+#: (persistence) MAE / RMSE, and the seasonal-naive and linear MAE newer trials log
+NAIVE_COLUMNS = ("naive_mae", "naive_rmse", "snaive_mae", "linear_mae")
 VAL_LOSS = "val_loss"
-EXTRA_METRICS = (*NAIVE_COLUMNS, VAL_LOSS)
+EXTRA_METRICS = (*NAIVE_COLUMNS, "test_mae", VAL_LOSS)
+#: spec params kept as columns (the report's first line shows them)
+RUN_PARAM_COLUMNS = ("protocol", "train.stopping")
 #: CSV columns holding spec fields (MLflow param names): they make up the configuration
 PARAM_PREFIXES = ("regularizer.", "model.", "train.")
 MISSING_TOKENS = frozenset({"", "nan", "NaN", "NA", "N/A", "null", "None"})
@@ -142,7 +146,7 @@ def load_csv(path: str | Path, metric: str = "test_mae") -> TrialRows:
     for c in dict.fromkeys((metric, *EXTRA_METRICS)):
         if c in raw.columns:
             df[c] = _numeric(raw[c], c, path, allow_missing=True)
-    for c in ("run_id", "spec_id"):
+    for c in ("run_id", "spec_id", *RUN_PARAM_COLUMNS):
         if c in raw.columns:
             df[c] = raw[c].str.strip()
     configs = _csv_configs(raw, df)
@@ -194,3 +198,54 @@ def input_digest(rows: pd.DataFrame, settings: Mapping[str, object]) -> str:
     canon = rows[cols].sort_values(cols, kind="stable").to_csv(index=False, float_format="%.17g")
     blob = canon + json.dumps(dict(settings), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def with_run_params(
+    rows: pd.DataFrame, configs: Mapping[str, Mapping[str, object]]
+) -> pd.DataFrame:
+    """``rows`` with the :data:`RUN_PARAM_COLUMNS` (protocol, train.stopping) filled from the
+    configurations' params (MLflow rows) where the rows lack them and a config has them."""
+    if CONFIG_ID not in rows.columns:
+        return rows
+    add = {}
+    for c in RUN_PARAM_COLUMNS:
+        if c in rows.columns:
+            continue
+        by_id = {k: str(v[c]) for k, v in configs.items() if c in v and v[c] is not None}
+        if by_id:
+            add[c] = rows[CONFIG_ID].map(by_id).fillna("")
+    return rows.assign(**add) if add else rows
+
+
+PRED_REQUIRED = ("dataset", "model", "seq_len", "arm", "seed", "window", "step", "target",
+                 "prediction")  # fmt: skip
+
+
+def load_predictions_csv(path: str | Path) -> pd.DataFrame:
+    """Per-window predictions in long format (``synprune export --predictions`` or a stats
+    --out folder's predictions.csv.gz): dataset, model, seq_len, [horizon], arm, seed, window,
+    step, target, prediction[, naive, regularizer, spec_id]. Compressed files are read by
+    their suffix. Raises DataError naming the file and the first missing or bad column."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such predictions file")
+    try:
+        df = pd.read_csv(path, dtype={"seed": str, "dataset": str, "model": str, "arm": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise DataError(f"{path}: not a readable predictions CSV ({exc})") from None
+    missing = [c for c in PRED_REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} "
+            f"(required: {', '.join(PRED_REQUIRED)}; found: {', '.join(map(str, df.columns))})"
+        )
+    if "horizon" not in df.columns:
+        df["horizon"] = 1
+    for c in ("seq_len", "horizon", "window", "step", "target", "prediction"):
+        vals = pd.to_numeric(df[c], errors="coerce")
+        if vals.isna().any():
+            i = int(np.flatnonzero(vals.isna().to_numpy())[0])
+            raise DataError(f"{path}: column '{c}' is not numeric at line {_line(i)}")
+        df[c] = vals
+    df = df.astype({"seq_len": int, "horizon": int, "window": int, "step": int})
+    return df.assign(seed=df["seed"].str.strip())

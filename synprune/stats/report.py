@@ -6,6 +6,10 @@ ratios), cells.csv (mean ± 95 % CI per block and arm), failures.csv (failed tri
 rows), trials.csv (the long-format rows analysed, so the report can be reproduced with
 ``--from-csv`` even after the experiment changes); selection.csv and budget.csv (the best
 family at an equal tuning budget, :mod:`synprune.stats.budget`) with ``--select-on``;
+effects.csv (geometric-mean ratios with bootstrap intervals), primary.csv (the primary
+comparison), references.csv (blocks beating each reference forecast), dm.csv (per-block
+Diebold–Mariano tests) and predictions.csv.gz (the per-window predictions analysed, frozen
+beside trials.csv so ``--from-csv`` reruns them) when there is something to put in them;
 sensitivity.png / sensitivity.csv when arms sweep a field; and the manifest
 (:mod:`synprune.stats.outdir`). Files the manifest does not list are never touched.
 """
@@ -33,10 +37,11 @@ OUTPUT_FILES = (
     "report.md",
 )
 EXTRA_FILES = ("headline_blocks.csv", "cells.csv", "failures.csv", "trials.csv")
+PREDICTIONS = "predictions.csv.gz"
 __all__ = ["OUTPUT_FILES", "fmt", "markdown_table", "planned_files", "write_outputs"]
 
 
-def planned_files(res: StatsResult) -> list[str]:
+def planned_files(res: StatsResult, with_predictions: bool = False) -> list[str]:
     """Every file :func:`write_outputs` will write for ``res`` (the manifest aside)."""
     names = [*OUTPUT_FILES, *EXTRA_FILES]
     if res.selection is not None:
@@ -45,6 +50,14 @@ def planned_files(res: StatsResult) -> list[str]:
         names.append("budget.csv")
     if res.sensitivity is not None and not res.sensitivity.empty:
         names += ["sensitivity.png", "sensitivity.csv"]
+    a = res.answers
+    if a is not None:
+        names += ["effects.csv"] if a.effects is not None else []
+        names += ["primary.csv"] if a.primary is not None else []
+        names += ["references.csv"] if a.references is not None else []
+        names += ["dm.csv"] if a.dm is not None else []
+    if with_predictions:
+        names.append(PREDICTIONS)
     return names
 
 
@@ -80,6 +93,7 @@ def write_outputs(
     versions: dict[str, str] | None = None,
     force: bool = False,
     plan: outdir.OutputPlan | None = None,
+    predictions: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write every output file into ``out_dir`` (created) and the manifest; returns the paths.
 
@@ -89,7 +103,8 @@ def write_outputs(
     from synprune.stats.plots_sensitivity import sensitivity_figure
 
     out = Path(out_dir)
-    plan = plan or outdir.plan(out, planned_files(res), force=force)
+    with_preds = predictions is not None and not predictions.empty
+    plan = plan or outdir.plan(out, planned_files(res, with_preds), force=force)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
 
@@ -117,6 +132,22 @@ def write_outputs(
         csv("selection.csv", res.selection.table)
     if res.budget is not None:
         csv("budget.csv", res.budget.table)
+    a = res.answers
+    if a is not None:
+        if a.effects is not None:
+            csv("effects.csv", a.effects)
+        if a.primary is not None:
+            csv("primary.csv", a.primary.table())
+        if a.references is not None:
+            csv("references.csv", a.references)
+        if a.dm is not None:
+            csv("dm.csv", a.dm)
+    if predictions is not None and with_preds:
+        # full precision; gzip with mtime 0 so identical rows give identical bytes
+        predictions.to_csv(
+            out / PREDICTIONS, index=False, compression={"method": "gzip", "mtime": 0}
+        )
+        paths.append(out / PREDICTIONS)
     title = f"{res.metric}: N = {res.design.n_blocks} blocks, k = {res.design.k}, α = {res.alpha}"
     if res.overall is None:
         title += " (k = 2: no Nemenyi CD)"

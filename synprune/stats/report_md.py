@@ -13,7 +13,7 @@ import pandas as pd
 
 from synprune.stats.analysis import StatsResult
 from synprune.stats.cells import wide_cells
-from synprune.stats.summary import answer, fmt, omnibus_sentence
+from synprune.stats.summary import fmt, markdown_table, omnibus_sentence
 
 REFERENCES = [
     "- J. Demšar (2006). Statistical comparisons of classifiers over multiple data sets. "
@@ -25,18 +25,6 @@ REFERENCES = [
     "- R. L. Iman, J. M. Davenport (1980). Approximations of the critical region of the "
     "Friedman statistic. Comm. Statist. A 9:571–595.",
 ]
-
-
-def markdown_table(df: pd.DataFrame, index: bool = False, max_rows: int | None = None) -> str:
-    """A GitHub-flavoured markdown table (no external dependency)."""
-    if index:
-        df = df.reset_index()
-    shown = df if max_rows is None else df.head(max_rows)
-    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    more = [f"\n… {len(df) - len(shown)} more rows in the CSV."] if len(shown) < len(df) else []
-    return "\n".join([head, sep, *body, *more])
 
 
 def _friedman_section(res: StatsResult) -> list[str]:
@@ -93,7 +81,14 @@ def _posthoc_section(res: StatsResult) -> list[str]:
 
 def _headline_section(res: StatsResult) -> list[str]:
     h = res.headline
-    lines = ["## Headline figures", "", *[f"- {n}" for n in h.notes]]
+    lines = [
+        "## Headline figures (per-block % changes)",
+        "",
+        "Medians of per-block % changes, kept for comparison with earlier reports; the verdict "
+        "reads the geometric-mean ratios and their intervals above.",
+        "",
+        *[f"- {n}" for n in h.notes],
+    ]
     if not h.pct_summary.empty:
         lines += [
             "",
@@ -128,7 +123,9 @@ def _cells_section(res: StatsResult) -> list[str]:
         f"`{res.metric}` per block and arm: mean over seeds ± half-width of the 95 % "
         f"Student-t interval (n seeds; no interval for one seed), in the dataset's units"
         + (f"; `{res.naive}` (naive persistence forecast) in the last column" if res.naive and res.naive in wide else "")  # noqa: E501
-        + ". All of it in cells.csv.",
+        + ". All of it in cells.csv."
+        + (" Intervals from only 2 seeds are marked “(2 seeds)”: their t quantile is 12.7, so "
+           "they are rough." if (res.cells["n_seeds"] == 2).any() else ""),
         "",
         markdown_table(wide, max_rows=120),
         "",
@@ -166,7 +163,8 @@ def _selection_section(res: StatsResult) -> list[str]:
 def _budget_section(res: StatsResult) -> list[str]:
     b = res.budget
     if b is None:
-        return []
+        note = res.answers.budget_note if res.answers is not None else None
+        return ["## Equal tuning budget", "", f"{note[0].upper()}{note[1:]}.", ""] if note else []
     positions = b.table["position"].value_counts().sort_index()
     dist = pd.DataFrame(
         {"position of " + b.family: positions.index, "subsets": positions.to_numpy()}
@@ -219,11 +217,19 @@ def render_markdown(
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     seeds = d.n_seeds.to_numpy()
     treat = "regularizer families (selected arm per block)" if res.selection else "arms"
+    from synprune.stats.verdict import (
+        dm_section,
+        effects_section,
+        primary_section,
+        references_section,
+        title_line,
+        verdict_block,
+    )
+
     lines = [
-        f"# synprune stats: {res.metric}",
+        title_line(res),
         "",
-        *answer(res),
-        "",
+        *verdict_block(res),
         f"Source: {source}. Generated {now} with "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
         + ".",
@@ -234,6 +240,10 @@ def render_markdown(
         "",
         markdown_table(res.ranking),
         "",
+        *primary_section(res),
+        *effects_section(res),
+        *dm_section(res),
+        *references_section(res),
         *_selection_section(res),
         *_budget_section(res),
         *_friedman_section(res),

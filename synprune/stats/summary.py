@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from synprune.stats.analysis import StatsResult
 from synprune.stats.headline import pct_change
@@ -29,6 +30,18 @@ def fmt(v: object, digits: int = 4) -> str:
             return f"{f:.3g}"
         return f"{f:.{digits}g}" if abs(f) < 1 else f"{f:.{digits}f}".rstrip("0").rstrip(".")
     return str(v).replace("|", "\\|")
+
+
+def markdown_table(df: pd.DataFrame, index: bool = False, max_rows: int | None = None) -> str:
+    """A GitHub-flavoured markdown table (no external dependency)."""
+    if index:
+        df = df.reset_index()
+    shown = df if max_rows is None else df.head(max_rows)
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    more = [f"\n… {len(df) - len(shown)} more rows in the CSV."] if len(shown) < len(df) else []
+    return "\n".join([head, sep, *body, *more])
 
 
 def best(res: StatsResult) -> tuple[list[str], float]:
@@ -126,7 +139,18 @@ def effect_sentence(res: StatsResult, limit: int = 4) -> str | None:
 
 
 def answer(res: StatsResult) -> list[str]:
-    """The report's first paragraph: best treatment (ties shared) and significance in words."""
+    """The ranking answer, how large the lead is, and the tuning budget, in words."""
+    lines = ranking_answer(res)
+    effect = effect_sentence(res)
+    if effect is not None:
+        lines += ["", effect]
+    if res.budget is not None:
+        lines += ["", f"**Tuning budget?** {res.budget.summary(res.alpha)}"]
+    return lines
+
+
+def ranking_answer(res: StatsResult) -> list[str]:
+    """Best treatment (ties shared) and significance in words: [best, "", significant]."""
     d = res.design
     names, rank = best(res)
     what = _what(res)
@@ -168,13 +192,7 @@ def answer(res: StatsResult) -> list[str]:
             post.append(
                 "The omnibus test did not reject, so read these pairwise results with caution."
             )
-    lines = [head, "", " ".join(["**Significant?**", omnibus_sentence(res), *post])]
-    effect = effect_sentence(res)
-    if effect is not None:
-        lines += ["", effect]
-    if res.budget is not None:
-        lines += ["", f"**Tuning budget?** {res.budget.summary(res.alpha)}"]
-    return lines
+    return [head, "", " ".join(["**Significant?**", omnibus_sentence(res), *post])]
 
 
 def console_line(res: StatsResult) -> str:

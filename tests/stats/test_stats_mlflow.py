@@ -145,7 +145,7 @@ def test_unknown_experiment_and_metric(
     err = capsys.readouterr().err
     assert "unknown --metric 'test_smape'" in err
     # what the writer logs for a finished trial (naive_rmse is NaN here, so not logged)
-    logged = "best_epoch, best_val_loss, epochs_run, final_sparsity, naive_mae, ratio_to_naive, "
-    assert f"(logged metrics: {logged}test_mae, test_mse, test_rmse, train_seconds)" in err
+    logged = "(logged metrics: best_epoch, best_val_loss, epochs_run, final_sparsity, naive_mae, "
+    assert logged in err and "test_mae, test_mse, test_rmse, train_seconds)" in err
     assert main([*base, "--experiment", EXPERIMENT, "--metric", "test_rmse"]) == 0
     assert "naive_rmse not available" in (tmp_path / "o" / "report.md").read_text()

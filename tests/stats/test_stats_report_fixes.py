@@ -47,8 +47,9 @@ def test_tied_best_arms_share_a_position_and_no_one_is_called_best(
     assert ranking["average_rank"].tolist() == [1.5, 1.5, 3.0]
     console = capsys.readouterr().out
     assert "best average rank: tie between a, b (1.50)" in console
-    first = report.split("\n\n")[1]
-    assert first.startswith("**Best:** no single best — `a`, `b` tie for the best average rank")
+    verdict = report.split("## Ranking")[0].split("\n\n")
+    best = [p for p in verdict if p.startswith("**Best:**")]
+    assert best[0].startswith("**Best:** no single best — `a`, `b` tie for the best average rank")
 
 
 def test_answer_first_says_plainly_when_no_pair_differs(tmp_path: Path) -> None:
