@@ -141,7 +141,9 @@ def test_ui_on_every_interface_keeps_the_host_header_check(store: str) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("MLflow UI: http://127.0.0.1:")
-        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=uiexp"
+        url = (
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=uiexp"
+        )
         assert _status(url, f"127.0.0.1:{port}") == 200
         assert _status(url, f"{socket.gethostname()}:{port}") == 200
         assert _status(url, f"evil.example:{port}") == 403
