@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from synprune.tracking.schema import (
 from synprune.tracking.uri import (
     experiment_id,
     is_sqlite,
+    redact,
     resolve_tracking_uri,
     sqlite_path,
 )
@@ -154,7 +157,7 @@ def load_mlflow(
         uri = client.tracking_uri
         exp_id = experiment_id(client, uri, experiment)
         records, params = _read_runs_api(client, exp_id, wanted)
-    source = f"experiment '{experiment}' at {uri}"
+    source = f"experiment '{experiment}' at {redact(uri)}"
     notes: list[str] = []
     n_read = len(records)
     configs: dict[str, dict[str, str]] = {}
@@ -233,6 +236,22 @@ def trial_rows(uri: str, experiment: str, status: str | None = "finished") -> li
             return rows
 
 
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """MLflow draws a tqdm bar per artifact download; none for the many small ones here
+    (the variable is read at call time and restored after)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    old = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
 def load_predictions(
     client_or_uri: Any, run_ids: Sequence[str], *, missing: str = "skip"
 ) -> pd.DataFrame:
@@ -256,7 +275,7 @@ def load_predictions(
     frames: list[pd.DataFrame] = []
     absent: list[str] = []
     dtypes = {"window": np.int64, "step": np.int64}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _no_progress_bars():
         for i, rid in enumerate(run_ids):
             try:
                 path = client.download_artifacts(rid, PREDICTIONS_ARTIFACT, f"{tmp}/{i}")

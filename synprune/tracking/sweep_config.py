@@ -30,7 +30,9 @@ def logged_stats_options(uri: str, experiment_id: str) -> tuple[StatsOptions, st
     tomls = [p for p in tomls if p.endswith(".toml")]
     if not tomls:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
+    from synprune.tracking.reader import _no_progress_bars
+
+    with tempfile.TemporaryDirectory() as tmp, _no_progress_bars():
         local = client.download_artifacts(run.info.run_id, tomls[0], tmp)
         text = Path(local).read_text(encoding="utf-8")
     where = f"{tomls[0]} logged by sweep run {run.info.run_name} ({run.info.run_id})"

@@ -81,3 +81,9 @@ def test_dm_from_predictions_stored_with_the_runs(tmp_path: Path, sqlite_uri: st
     rerun = ["stats", "--from-csv", str(out / "trials.csv"), "--primary", "dropout,none"]
     assert main([*rerun, "--bootstrap", "100", "--out", str(again)]) == 0
     assert (again / "dm.csv").read_bytes() == (out / "dm.csv").read_bytes()
+    # no --primary and nothing logged: the default pair synaptic vs dropout gets its DM tests
+    default = tmp_path / "default"
+    assert main([*args, "--bootstrap", "100", "--out", str(default)]) == 0
+    dm = pd.read_csv(default / "dm.csv")
+    assert set(dm["arm_a"]) == {"synaptic"} and set(dm["arm_b"]) == {"dropout"}
+    assert len(dm) == 2 and (dm["windows"] == 20).all()
