@@ -21,12 +21,16 @@ LAYERS: dict[str, int] = {
     "experiment": 4,
     "models": 3,
     "datasets": 3,
+    "references": 3,
     "regularizers": 2,
     "registry": 1,
     "errors": 0,
 }
 HEAVY = ("ray", "mlflow", "optuna")
-LIGHT = ("experiment", "stats", "models", "datasets", "regularizers", "errors", "registry")
+LIGHT = (
+    *("experiment", "stats", "models", "datasets", "references", "regularizers"),
+    *("errors", "registry"),
+)
 
 
 def _modules() -> dict[str, Path]:
