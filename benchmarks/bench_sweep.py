@@ -7,9 +7,13 @@ runs the same epochs, and both arms train the same specs on the same in-memory d
 arm includes everything a user waits for: validation, Ray start-up, MLflow writes (SQLite in a
 temp folder) and shutdown.
 
-    python benchmarks/bench_sweep.py [--epochs 45] [--cpus 2]
+    python benchmarks/bench_sweep.py [--epochs 45] [--cpus 2] [--seeds 2] [--profile]
 
-Ideal sweep wall = sequential wall / cpus; Ray's per-trial overhead = (sweep wall - ideal) / 8.
+Ideal sweep wall = sequential wall / cpus; Ray's per-trial overhead = (sweep wall - ideal) / N.
+``--seeds`` scales the grid (4 x seeds trials): fixed costs (Ray start, a Tuner pass, the
+workers' imports, the first export of each architecture's logged model) are paid once per
+sweep, so the per-trial overhead of a study of ~1000 trials is that of a large grid.
+``--profile`` adds where the sweep's time went (driver side).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ model = ["lstm"]
 dataset = ["synthetic"]
 regularizer = ["none", "dropout", "mc_dropout", "synaptic"]
 seq_len = [48]
-seed = [0, 1]
+seed = {seeds}
 [train]
 epochs = {epochs}
 batch_size = 32
@@ -48,6 +52,8 @@ def main() -> None:
         "--epochs", type=int, default=45, help="epochs per trial (~20 s at 45 on a quiet core)"
     )
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
+    ap.add_argument("--seeds", type=int, default=2, help="seeds in the grid (4 trials each)")
+    ap.add_argument("--profile", action="store_true", help="print the sweep's parts too")
     args = ap.parse_args()
 
     import torch
@@ -58,7 +64,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "bench.toml")
-        path.write_text(CONFIG.format(epochs=args.epochs))
+        path.write_text(CONFIG.format(epochs=args.epochs, seeds=list(range(args.seeds))))
         cfg = load_config(path)
         specs = cfg.specs()
         print(
@@ -120,6 +126,18 @@ def main() -> None:
             f"load average after: {os.getloadavg()[0]:.2f} (other processes on this machine "
             "compete for the same cores)"
         )
+        if args.profile:
+            from synprune.tracking.logged_model import EXPORTS
+
+            n = len(specs)
+            print("where the sweep's time went (driver, wall seconds):")
+            print(f"  {'Ray start-up':28s} {ray_s:7.2f}")
+            for part, secs in summary.timings.items():
+                print(f"  {part:28s} {secs:7.2f}  ({secs / n:.3f} per trial)")
+            print(
+                f"  logged models: {EXPORTS['fresh']} exported with torch.export, "
+                f"{EXPORTS['reused']} reused a cached program"
+            )
 
 
 if __name__ == "__main__":

@@ -58,12 +58,14 @@ class Eta:
             for level in _levels(key):
                 self.prior[level].append(seconds)
         self._observed = self._expected = 0.0  # this run's wall vs stored seconds, same units
+        self.timed = 0  # units of this run with a known duration
 
     def done(self, key: Key, seconds: float | None) -> None:
         if self.left[key] > 0:
             self.left[key] -= 1
         if seconds is None:
             return
+        self.timed += 1
         expected = self._prior(key)
         if expected is not None:
             self._observed += seconds
@@ -158,6 +160,9 @@ class Console:
         self.total, self.slots = total, max(1, slots)
         self.done = self.finished = self.failed = 0
         self._eta = Eta(list(keys) if keys is not None else [_ANY] * units, self.slots, prior)
+        #: units to time before an ETA is shown (a first trial alone says little: it carries
+        #: the start-up costs, and ``slots`` trials run at once); a resume knows stored times
+        self.eta_after = 0 if prior else min(max(1, units), max(3, self.slots + 1))
         self._bar_width = 0
 
     # -- events --------------------------------------------------------------------------------
@@ -175,9 +180,7 @@ class Console:
                 self.note(f"{describe(spec)} {text}")
             self._draw()
             return
-        self._write(
-            f"[{self.done}/{self.total}] {describe(spec)} {text} (ETA {fmt_seconds(self.eta())})\n"
-        )
+        self._write(f"[{self.done}/{self.total}] {describe(spec)} {text} (ETA {self.eta_text()})\n")
 
     def note(self, text: str) -> None:
         """A line outside the per-trial record (retries, lost nodes, warnings)."""
@@ -197,12 +200,18 @@ class Console:
     def eta(self) -> float | None:
         return self._eta.seconds()
 
+    def eta_text(self) -> str:
+        """``3m05s``, or ``after N trials`` while fewer than ``eta_after`` units are timed."""
+        if self._eta.timed < self.eta_after:
+            return f"after {self.eta_after} trials"
+        return fmt_seconds(self.eta())
+
     def bar(self) -> str:
         frac = self.done / self.total if self.total else 1.0
         filled = round(frac * _BAR)
         return (
             f"[{'#' * filled}{'.' * (_BAR - filled)}] {self.done}/{self.total} trials, "
-            f"{self.finished} finished, {self.failed} failed, ETA {fmt_seconds(self.eta())}"
+            f"{self.finished} finished, {self.failed} failed, ETA {self.eta_text()}"
         )
 
     def _draw(self) -> None:
@@ -219,6 +228,20 @@ class Console:
     def _write(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
+
+
+def quiet_library_logs() -> None:
+    """No INFO lines of MLflow (``Creating initial MLflow database tables...``) or of alembic's
+    schema migrations on the sweep's console: warnings and errors still show. MLflow sets its
+    logger's level when it is imported, so it is imported first."""
+    import logging
+
+    import mlflow  # noqa: F401  (configures the "mlflow" logger; the sweep imports it anyway)
+
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
 
 
 def no_colour_reset_at_exit() -> None:

@@ -6,16 +6,23 @@ loads, every model builds and every grid point can be windowed; any refusal is o
 Execution
     The specs without a finished run are grouped by identical training
     (``experiment.trial.group_by_training``: e.g. ``dropout[p]`` and ``mc_dropout[p]`` of one
-    seed train once and are scored twice) and each group is one Tune trial
-    (``param_space={"group": grid_search([...])}``), with ``tune.with_resources`` so several
+    seed train once and are scored twice), and the groups are cut into *batches*
+    (:func:`batches`: groups of one cell -- dataset, window, horizon, protocol -- together,
+    about 8 batches per parallel slot). Each batch is one Tune trial
+    (``param_space={"batch": grid_search([...])}``), with ``tune.with_resources`` so several
     trials pack onto a node or a GPU; inside, torch uses as many threads as the trial has CPUs.
-    Each dataset is loaded ONCE in the driver, ``ray.put`` once, and reaches trials by object
-    reference through ``tune.with_parameters``. A trial reports every epoch and, last, its
-    results as JSON; it never touches MLflow. Retries: ``FailureConfig(max_failures)``; a trial
-    that keeps failing is recorded ``failed`` and the sweep goes on. A trial whose last failure
-    lost its actor or node (``runtime.trial_errors.lost_with_node``; Tune can fail such a trial
-    twice at once whatever ``max_failures`` says) is not recorded but runs again in a fresh
-    Tuner pass, at most ``max_failures`` extra passes per group.
+    Tune's per-trial costs (an actor call, its bookkeeping and result files) are paid once per
+    batch, and a worker keeps its loaded data (and the reference forecasts computed on it)
+    across the groups of a batch. Each dataset is loaded ONCE in the driver, ``ray.put`` once,
+    and reaches trials by object reference through ``tune.with_parameters``. A trial reports
+    each group as it ends -- its results as JSON, or its traceback -- and never touches MLflow;
+    there are no per-epoch reports (nothing reads them; the histories travel with the results).
+    Retries: a group that raises is retried inside its trial up to ``max_failures`` times, then
+    recorded ``failed``, and the batch goes on. A batch whose actor or process dies is retried
+    by Tune (``FailureConfig(max_failures)``; groups it reported before are skipped or dropped,
+    never recorded twice); one whose last failure lost its actor or node
+    (``runtime.trial_errors.lost_with_node``) gets its unreported groups run again in a fresh
+    Tuner pass, at most ``max_failures`` extra passes per group (``runtime.recorder``).
 
 Storage
     Ray Tune's experiment state and trial folders go to ``$SYNPRUNE_RAY_STORAGE`` (a path or a
@@ -24,9 +31,15 @@ Storage
     finished run, and the driver never unpickles state from storage that others may write.
 
 Tracking
-    ``SweepCallback`` (a Tune callback in the driver) hands results to the one ``Tracker``
-    (tracking/writer.py: serial writes, spool for unreachable servers) and the console
-    (``runtime.console``). It names its ``Recorder`` by key, so it pickles into Tune's state.
+    ``SweepCallback`` (a Tune callback in the driver) hands each reported group to the
+    ``Recorder`` (``runtime.recorder``), which tells the console and queues the runs for the
+    driver's one writer thread (``runtime.write_queue``: Tune's loop, and with it every trial
+    waiting in ``tune.report``, never waits for MLflow), which writes them through the one
+    ``Tracker`` (tracking/writer.py: serial writes, spool for unreachable servers; the logged
+    model reuses one ``torch.export`` per architecture, tracking/logged_model.py). The sweep run
+    is closed only after the queue is written. A write that fails even past the spool (full
+    disk, unwritable spool folder) stops the sweep as Ctrl-C does: the sweep run ends KILLED,
+    the count of unrecorded trials is printed and ``--resume`` runs them again.
 
 Interrupts (``runtime.interrupt``)
     The first Ctrl-C ends the running pass (running trials are stopped, nothing is recorded for
@@ -41,11 +54,13 @@ Resume (exactly one finished run per spec_id)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,16 +70,26 @@ from ray import tune
 from synprune.config.loader import SweepConfig
 from synprune.experiment.spec import TrialSpec
 from synprune.experiment.trial import group_by_training
-from synprune.runtime.console import Console, cell_key, no_colour_reset_at_exit
+from synprune.runtime.batches import batches, sweep_trainable
+from synprune.runtime.console import (
+    Console,
+    cell_key,
+    no_colour_reset_at_exit,
+    quiet_library_logs,
+)
 from synprune.runtime.executor import (
     data_key,
-    execute,
     max_concurrent_trials,
     parallel_slots,
-    results_payload,
     trial_resources,
 )
-from synprune.runtime.interrupt import StopTune, graceful_sigint, requested
+from synprune.runtime.interrupt import (
+    StopTune,
+    graceful_sigint,
+    requested,
+    retake_signals,
+    stop_requested_by,
+)
 from synprune.runtime.preflight import check_grid, check_store, load_data, open_tracker
 from synprune.runtime.recorder import Recorder, SweepCallback, recording
 from synprune.runtime.session import (
@@ -75,35 +100,11 @@ from synprune.runtime.session import (
     remote_address,
     remove_experiment,
 )
+from synprune.runtime.write_queue import WriteQueue
 from synprune.tracking.uri import store_dir
 
 if TYPE_CHECKING:
     from synprune.tracking.writer import Tracker
-
-
-def sweep_trainable(
-    config: dict[str, Any],
-    *,
-    data_refs: Mapping[str, Any],
-    threads: int,
-    plugins: tuple[str, ...] = (),
-    cpus_per_worker: float = 1.0,
-) -> None:
-    """The Tune function trainable: a group of specs -> per-epoch reports + the results."""
-    import torch
-
-    from synprune.config.loader import import_plugins
-
-    import_plugins(plugins)
-    specs = [TrialSpec.from_dict(d) for d in config["group"]["specs"]]
-    torch.set_num_threads(threads)
-    data = ray.get(data_refs[data_key(specs[0])])
-
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        tune.report({"epoch": epoch, **metrics})
-
-    results = execute(specs, data, on_epoch, cpus_per_worker=cpus_per_worker, plugins=plugins)
-    tune.report({"final": 1, "epoch": results[0].epochs_run, "results": results_payload(results)})
 
 
 @dataclass
@@ -118,6 +119,9 @@ class SweepSummary:
     launched: int = 0
     left: int = 0  # specs of this sweep without a finished or failed run
     interrupted: bool = False
+    unrecorded: int = 0  # trials that ended but could not be written nor spooled
+    error: str = ""  # why they could not
+    timings: dict[str, float] = field(default_factory=dict)  # seconds of the sweep's parts
 
 
 # -- orchestration ---------------------------------------------------------------------------
@@ -133,6 +137,7 @@ def run_sweep(
     """Check everything, skip finished specs, run the rest on Ray Tune, record every trial in
     MLflow. Ctrl-C returns a summary with ``interrupted=True`` (see the module docstring)."""
     t0 = time.perf_counter()
+    quiet_library_logs()
     check_store(tracking_uri)
     specs = cfg.specs()
     data = load_data(specs)
@@ -145,6 +150,7 @@ def run_sweep(
             pending = _pending(cfg, specs, tracker, summary)
             if pending and not requested():
                 with ray_session(address, num_cpus):
+                    retake_signals()  # ray.init installed its own SIGTERM handler
                     check_gpus(cfg.resources, cfg.path, remote=bool(remote_address(address)))
                     _run(cfg, specs, pending, data, resume, tracker, summary)
             elif not pending:
@@ -206,17 +212,33 @@ def _run(
         keys=[cell_key(group[0].to_dict()) for group in groups],
         prior=[(cell_key(s.to_dict()), stored[s.spec_id]) for s in specs if s.spec_id in stored],
     )
-    recorder = Recorder(tracker, parent, console, rerun_limit=cfg.max_failures)
+    writer = WriteQueue(tracker, on_failure=stop_requested_by)
+    recorder = Recorder(writer, parent, console, rerun_limit=cfg.max_failures)
     status = "interrupted"
+    t1 = time.perf_counter()
     try:
         with recording(cfg.experiment, recorder):
-            _tuner_passes(cfg, groups, data, recorder, cap, store_dir(tracker.uri))
+            _tuner_passes(cfg, batches(groups, slots), data, recorder, cap, store_dir(tracker.uri))
         status = "interrupted" if requested() else "finished"
     finally:
+        t2 = time.perf_counter()
+        writer.close()  # every reported trial is written (or spooled) before the sweep run ends
+        summary.timings = {
+            "before the Tuner": t1 - t0,
+            "Tuner passes": t2 - t1,
+            "writes after the passes": time.perf_counter() - t2,
+            "writing (writer thread)": writer.busy_seconds,
+        }
+        for text in writer.take_notes():
+            console.note(text)
         console.close()
+        summary.unrecorded, summary.error = writer.unrecorded, writer.error
+        if summary.unrecorded:
+            status = "interrupted"
         summary.spooled = tracker.flush(timeout=120 if status == "finished" else 0)
-        summary.finished, summary.failed = recorder.finished, recorder.failed
-        summary.launched = recorder.finished + recorder.failed
+        summary.finished = recorder.finished - writer.unrecorded_with("finished")
+        summary.failed = recorder.failed - writer.unrecorded_with("failed")
+        summary.launched = summary.finished + summary.failed
         summary.left = len(pending) - summary.launched
         summary.parent_run_id = parent
         tracker.end_parent(
@@ -230,6 +252,12 @@ def _run(
                 "seconds": time.perf_counter() - t0,
             },
         )
+        if summary.unrecorded:
+            print(
+                f"error: {summary.unrecorded} trial(s) ended but could not be recorded "
+                f"({summary.error}); the sweep stopped. They run again on resume.",
+                file=sys.stderr,
+            )
         if summary.spooled:
             print(
                 f"warning: {summary.spooled} run(s) could not be written yet "
@@ -241,14 +269,14 @@ def _run(
 
 def _tuner_passes(
     cfg: SweepConfig,
-    groups: list[list[TrialSpec]],
+    todo_batches: list[list[list[TrialSpec]]],
     data: Mapping[str, Any],
     recorder: Recorder,
     cap: int | None,
     store: Path,
 ) -> None:
-    """Tuner passes until every group ended (groups lost with a node get further passes)."""
-    keys = {data_key(g[0]) for g in groups}
+    """Tuner passes until every batch ended (groups lost with a node get further passes)."""
+    keys = {data_key(g[0]) for b in todo_batches for g in b}
     refs = {k: ray.put(v) for k, v in data.items() if k in keys}
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -257,33 +285,55 @@ def _tuner_passes(
             threads=cfg.resources.threads,
             plugins=cfg.plugins,
             cpus_per_worker=cfg.resources.cpu,
+            max_failures=cfg.max_failures,
         ),
         trial_resources(cfg.resources),
     )
     storage = ray_storage(store)
-    todo = [{"ids": [s.spec_id for s in g], "specs": [s.to_dict() for s in g]} for g in groups]
+    todo = [
+        {"groups": [{"ids": [s.spec_id for s in g], "specs": [s.to_dict() for s in g]} for g in b]}
+        for b in todo_batches
+    ]
     while todo and not requested():
         exp_path = f"{storage.rstrip('/')}/{cfg.experiment}"
         remove_experiment(exp_path)  # Tune's state of an earlier pass is never read back
-        tune.Tuner(
-            trainable,
-            param_space={"group": tune.grid_search(todo)},
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=cap, reuse_actors=True, trial_dirname_creator=_dirname
-            ),
-            run_config=tune.RunConfig(
-                name=cfg.experiment,
-                storage_path=storage,
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[SweepCallback(cfg.experiment), StopTune()],
-            ),
-        ).fit()
-        todo = list(recorder.lost.values())
+        with _no_tune_loggers():
+            tune.Tuner(
+                trainable,
+                param_space={"batch": tune.grid_search(todo)},
+                tune_config=tune.TuneConfig(
+                    max_concurrent_trials=cap, reuse_actors=True, trial_dirname_creator=_dirname
+                ),
+                run_config=tune.RunConfig(
+                    name=cfg.experiment,
+                    storage_path=storage,
+                    verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    callbacks=[SweepCallback(cfg.experiment), StopTune()],
+                ),
+            ).fit()
+        lost = list(recorder.lost)
         recorder.lost.clear()
+        todo = [{"groups": lost[i : i + 8]} for i in range(0, len(lost), 8)]
         if todo and not requested():
-            recorder.console.note(f"running {len(todo)} trial(s) lost with a Ray node again")
+            recorder.console.note(f"running {len(lost)} trial group(s) lost with a Ray node again")
+
+
+@contextlib.contextmanager
+def _no_tune_loggers() -> Iterator[None]:
+    """Without Tune's CSV / JSON / TensorBoard result files: nothing reads them (results go to
+    MLflow) and each report would be written three times per trial folder."""
+    name = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+    old = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def _dirname(trial: Any) -> str:

@@ -40,7 +40,10 @@ def curves_png(
         ax2.set_ylim(-0.02, 1.02)
         ax2.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    # fixed margins: tight_layout measured every tick label and cost ~40 % of the figure's time
+    fig.subplots_adjust(left=0.2 if not has_sp else 0.12, right=0.97, bottom=0.15, top=0.88)
+    if has_sp:
+        fig.subplots_adjust(wspace=0.28)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

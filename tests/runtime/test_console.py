@@ -90,9 +90,13 @@ def test_console_lines_carry_the_per_cell_eta() -> None:
     console.trial(slow, True, "finished")
     console.unit_done(3.0, fast)
     console.trial(fast, True, "finished")
+    console.unit_done(5.0, fast)
+    console.trial(fast, True, "finished")
     lines = out.getvalue().splitlines()
-    assert lines[0].endswith("(ETA 55m00s)")  # 11 x 300 s: nothing else known yet
-    assert lines[1].endswith("(ETA 5m27s)")  # 300 + 9 x 3 s
+    assert console.eta_after == 3  # min(units, max(3, slots + 1))
+    assert lines[0].endswith("(ETA after 3 trials)")  # one trial says too little
+    assert lines[1].endswith("(ETA after 3 trials)")
+    assert lines[2].endswith("(ETA 5m32s)")  # 1 slow x 300 s + 8 fast x 4 s (their mean)
 
 
 def test_not_a_terminal_one_plain_line_per_trial_with_eta() -> None:
@@ -105,9 +109,12 @@ def test_not_a_terminal_one_plain_line_per_trial_with_eta() -> None:
     console.trial(SPEC, False, "FAILED after 2 attempt(s): RuntimeError: boom")
     console.close()
     lines = out.getvalue().splitlines()
-    assert lines[0] == "[1/3] lstm synthetic dropout L=8 H=1 seed=0 finished mae=1 (ETA 24s)"
+    assert lines[0] == (
+        "[1/3] lstm synthetic dropout L=8 H=1 seed=0 finished mae=1 (ETA after 3 trials)"
+    )
     assert lines[1] == "lstm attempt 1 failed; retrying"
-    assert lines[2].startswith("[2/3] lstm synthetic dropout") and lines[2].endswith("(ETA 10s)")
+    assert lines[2].startswith("[2/3] lstm synthetic dropout")
+    assert lines[2].endswith("(ETA after 3 trials)")
     assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
 
 
@@ -121,10 +128,38 @@ def test_terminal_a_redrawn_bar_and_failures_above_it_without_escape_codes() -> 
     text = out.getvalue()
     assert "\x1b" not in text
     assert text.count("\r") >= 2 and text.endswith("\n")
-    assert "[############............] 2/4 trials, 1 finished, 1 failed, ETA 20s" in text
+    # 2 units on 2 slots: the ETA waits for both
+    assert "[############............] 2/4 trials, 1 finished, 1 failed, ETA after 2 trials" in text
     failure = [ln for ln in text.split("\r") if "FAILED" in ln]
     assert failure and failure[0].endswith("\n")  # printed as its own line above the bar
     assert "[1/4]" not in text  # no per-trial lines on a terminal
+
+
+def test_first_eta_waits_for_more_than_the_first_trial_and_resume_knows_it_at_once() -> None:
+    out = _Stream(tty=False)
+    console = Console(total=10, units=10, slots=2, stream=out)
+    for seconds in (60.0, 10.0, 10.0):  # the first trial carried the start-up
+        console.unit_done(seconds)
+        console.trial(SPEC, True, "finished")
+    lines = out.getvalue().splitlines()
+    assert [ln.rsplit("(ETA ", 1)[1] for ln in lines] == [
+        "after 3 trials)",
+        "after 3 trials)",
+        "1m33s)",  # 7 left x mean 26.67 s / 2 slots = 93.3 s
+    ]
+    resumed = Console(total=4, units=4, slots=2, stream=_Stream(tty=False), prior=[(("", ""), 8)])
+    assert resumed.eta_after == 0 and resumed.eta_text() == "16s"  # 4 x 8 s / 2 slots
+
+
+def test_sweep_console_drops_mlflow_and_alembic_info_lines() -> None:
+    import logging
+
+    from synprune.runtime.console import quiet_library_logs
+
+    quiet_library_logs()
+    for name in ("mlflow", "mlflow.store.db.utils", "alembic.runtime.migration"):
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+        assert logging.getLogger(name).isEnabledFor(logging.WARNING), name
 
 
 def test_plain_text_strips_ansi_codes_and_control_characters() -> None:

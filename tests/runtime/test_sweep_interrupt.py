@@ -170,3 +170,48 @@ def test_ctrl_c_stops_sweep_and_resume_then_the_command_finishes_it(tmp_path: Pa
     assert trial_rows(uri, "ctrlc", status="running") == []
     sweeps = client.search_runs([exp.experiment_id], "tags.run_kind = 'sweep'")
     assert sorted(r.info.status for r in sweeps) == ["FINISHED", "KILLED", "KILLED"]
+
+
+def test_sigterm_stops_the_sweep_as_ctrl_c_does(tmp_path: Path) -> None:
+    """``kill <pid>`` (a scheduler, a container stop): exit 130, the finished trials recorded,
+    the sweep run KILLED, the resume line, and no stack dump of Ray's C++ side."""
+    from mlflow.tracking import MlflowClient
+
+    from synprune.tracking.reader import trial_rows
+
+    cfg = tmp_path / "ctrlc.toml"
+    cfg.write_text(CONFIG)
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    log = tmp_path / "sweep.log"
+    argv = ["sweep", "--config", str(cfg), "--tracking-uri", uri, "--num-cpus", "2"]
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "synprune", *argv],
+            cwd=tmp_path,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "[1/8]" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # the driver only, as `kill` does
+        rc = proc.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    out = log.read_text()
+    assert rc == 130, out
+    assert "SIGTERM received: stopping the running trials" in out, out
+    m = re.search(r"sweep ctrlc interrupted: (\d+) finished, 0 failed, (\d+) left to run", out)
+    assert m and int(m[1]) >= 1 and int(m[1]) + int(m[2]) == TOTAL, out
+    assert re.search(r"resume: synprune sweep .* --resume", out), out
+    assert "*** SIGTERM received" not in out and "Stack trace" not in out, out
+    assert len(trial_rows(uri, "ctrlc")) == int(m[1])
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("ctrlc")
+    sweeps = client.search_runs([exp.experiment_id], "tags.run_kind = 'sweep'")
+    assert [(r.info.status, r.data.tags["status"]) for r in sweeps] == [("KILLED", "interrupted")]

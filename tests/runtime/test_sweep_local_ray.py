@@ -142,6 +142,10 @@ def test_sweep_binds_loopback_prints_lines_and_shares_training(tmp_path: Path) -
     lines = [ln for ln in out.splitlines() if ln.startswith("[")]
     assert len(lines) == 3 and all("(ETA " in ln for ln in lines), out
     assert "\x1b" not in out
+    # issue 20 item 3: no MLflow / alembic INFO lines (a new store is created here); the first
+    # ETA is not one trial's duration extrapolated (2 training groups: it waits for both)
+    assert "INFO" not in out and "alembic" not in out, out
+    assert lines[0].endswith("(ETA after 2 trials)"), out
 
     # issue 12 item 6: two runs from one training, as if trained apart
     import torch

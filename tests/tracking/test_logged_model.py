@@ -114,3 +114,66 @@ def test_failed_trials_and_unbuildable_models_log_no_model(uri: str) -> None:
     run = MlflowClient(uri).get_run(trial_rows(uri, "exp")[0]["run_id"])
     assert run.data.tags["status"] == "finished" and "model_error" in run.data.tags
     assert MlflowClient(uri).search_logged_models([tr.experiment_id]) == []
+
+
+def test_a_second_trial_of_one_architecture_reuses_the_export_with_its_own_weights(
+    uri: str,
+) -> None:
+    """torch.export runs once per architecture; each logged model still predicts as its own
+    trial (none and dropout[p] share a program: dropout computes nothing in eval mode)."""
+    from synprune.tracking.logged_model import EXPORTS
+
+    specs = [
+        _spec("synaptic", {"final_sparsity": 0.6}),
+        _spec("none", {}),
+        _spec("dropout", {"p": 0.3}),
+    ]
+    results = [run_trial(s) for s in specs]
+    tr = Tracker(uri, "exp")
+    before = dict(EXPORTS)
+    for res in results:
+        assert tr.write(trial_record(res)) == "written"
+    assert EXPORTS["fresh"] - before["fresh"] <= 1  # 0 if an earlier test exported it
+    assert EXPORTS["reused"] - before["reused"] >= 2
+    logged = {
+        m.tags["spec_id"]: m for m in MlflowClient(uri).search_logged_models([tr.experiment_id])
+    }
+    with mlflow.tracking._tracking_service.utils._use_tracking_uri(uri):
+        for spec, res in zip(specs, results, strict=True):
+            model = mlflow.pytorch.load_model(f"models:/{logged[res.spec_id].model_id}")
+            assert _test_mae(model, spec) == pytest.approx(res.test_mae, rel=1e-5), spec.arm
+    assert len({r.test_mae for r in results}) == 3  # three different models
+
+
+class _Scaled(torch.nn.Module):
+    """``k`` changes the computation but not the repr, the modules or the parameter shapes."""
+
+    def __init__(self, k: float) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.full((3,), 0.5))
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.w).sum(-1) * self.k
+
+
+def test_a_cached_program_that_computes_otherwise_is_never_used() -> None:
+    from synprune.tracking import logged_model as lm
+
+    x = torch.randn(2, 4, 3)
+    one, two = _Scaled(1.0).eval(), _Scaled(2.0).eval()
+    key = lm._arch_key(two, x)
+    assert key == lm._arch_key(one, x)  # the key cannot tell them apart ...
+    lm._PROGRAMS[key] = torch.export.export(one, (x,))
+    try:
+        assert lm._cached_program(two, x) == (key, None)  # ... the numeric check can
+        assert key not in lm._PROGRAMS
+        lm._PROGRAMS[key] = torch.export.export(one, (x,))
+        other = _Scaled(1.0).eval()
+        with torch.no_grad():
+            other.w.copy_(torch.tensor([1.0, -2.0, 3.0]))
+        found, program = lm._cached_program(other, x)
+        assert found == key and program is not None
+        assert torch.allclose(program.module()(x), (x * other.w).sum(-1))  # its own weights
+    finally:
+        lm._PROGRAMS.pop(key, None)
