@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=8, help="epochs per arm (default 8)")
     p.add_argument("--seq-len", type=int, default=24, help="input window (default 24)")
     p.add_argument("--final-sparsity", type=float, default=0.8, help="pruning target (default 0.8)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
 
 
 def demo_specs(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,10 +9,12 @@ FILE is kept unless ``--force``."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
+from synprune.cli.common import check_writable, store_errors, write_error
 from synprune.errors import ConfigError
 
 FORMATS = (".csv", ".parquet")
@@ -28,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="MLflow store (default $MLFLOW_TRACKING_URI or sqlite:///./synprune-runs/mlflow.db)",
     )
-    p.add_argument("--out", required=True, type=Path, help="FILE.csv or FILE.parquet")
+    p.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="FILE.csv or FILE.parquet"
+    )
     p.add_argument(
         "--predictions",
         type=Path,
@@ -65,19 +69,24 @@ def check_out(
     return suffix[1:]
 
 
-def _write(df: Any, out: Path, fmt: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _write(df: Any, out: Path, fmt: str, flag: str) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
-    if fmt == "parquet":
-        df.to_parquet(tmp, index=False)
-    else:
-        df.to_csv(tmp, index=False, compression="gzip" if fmt == "csv.gz" else None)
-    os.replace(tmp, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False, compression="gzip" if fmt == "csv.gz" else None)
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise write_error(flag, out, exc) from None
 
 
 def run(args: argparse.Namespace) -> int:
     from synprune.tracking.export import export_frame, export_predictions
-    from synprune.tracking.uri import is_sqlite, resolve_tracking_uri, sqlite_path
+    from synprune.tracking.uri import check_readable_store, resolve_tracking_uri
 
     out: Path = args.out
     fmt = check_out(out, args.force)
@@ -85,19 +94,23 @@ def run(args: argparse.Namespace) -> int:
     pfmt = check_out(preds, args.force, "--predictions", PREDICTION_FORMATS) if preds else ""
     if preds is not None and preds.resolve() == out.resolve():
         raise ConfigError(f"--predictions {preds} is the --out file; give another name")
+    check_writable(out, "--out")
+    if preds is not None:
+        check_writable(preds, "--predictions")
     uri = resolve_tracking_uri(args.tracking_uri)
-    if is_sqlite(uri) and not sqlite_path(uri).exists():
-        raise ConfigError(f"--tracking-uri {uri}: no store at {sqlite_path(uri)}")
-    df = export_frame(uri, experiment=args.experiment, sweep=args.sweep)
-    _write(df, out, fmt)
+    check_readable_store(uri)
+    with store_errors(uri):
+        df = export_frame(uri, experiment=args.experiment, sweep=args.sweep)
+    _write(df, out, fmt, "--out")
     failed = int((df["status"] != "finished").sum())
     print(
         f"wrote {out}: {len(df)} trials ({failed} not finished), {len(df.columns)} columns",
         flush=True,
     )
     if preds is not None:
-        pf = export_predictions(uri, experiment=args.experiment, sweep=args.sweep)
-        _write(pf, preds, pfmt)
+        with store_errors(uri):
+            pf = export_predictions(uri, experiment=args.experiment, sweep=args.sweep)
+        _write(pf, preds, pfmt, "--predictions")
         missing = pf.attrs.get("missing", [])
         lacking = f"; {len(missing)} finished trial(s) without predictions" if missing else ""
         print(

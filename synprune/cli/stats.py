@@ -32,7 +32,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from synprune.cli.common import check_writable, store_errors, write_error
 from synprune.errors import ConfigError, DataError
+from synprune.tracking.uri import redact
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,7 +147,8 @@ def _commands(args: argparse.Namespace, uri: str | None, blocks: tuple[str, ...]
     opts += ["--bootstrap", str(args.bootstrap)] if args.bootstrap != 2000 else []
     out = str(args.out)
     if args.experiment is not None:
-        live = ["synprune", "stats", "--experiment", args.experiment, "--tracking-uri", str(uri)]
+        live = ["synprune", "stats", "--experiment", args.experiment, "--tracking-uri"]
+        live.append(redact(str(uri)))
         frozen = [*opts, "--out", f"{out.rstrip('/')}-rerun"]
         return [
             "# from the MLflow experiment (its current runs):",
@@ -205,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
     from synprune.stats.selection import check_select_on
     from synprune.stats.summary import console_line
     from synprune.tracking.reader import load_mlflow
+    from synprune.tracking.uri import check_readable_store
 
     if not 0.0 < args.alpha < 1.0:
         raise ConfigError(f"--alpha must lie in (0, 1), got {args.alpha}")
@@ -212,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--tracking-uri only applies with --experiment")
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"--out {args.out} exists and is not a folder")
+    check_writable(args.out, "--out", folder=True)
     if args.select_on:
         check_select_on(args.select_on, [args.select_on])
     primary = check_primary(args.primary.split(","), "--primary") if args.primary else None
@@ -227,7 +232,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.experiment is not None:
             uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
-            loaded, exp_id = load_mlflow(args.experiment, uri, read_metric, fast=not args.api_read)
+            check_readable_store(uri)
+            with store_errors(uri):
+                loaded, exp_id = load_mlflow(
+                    args.experiment, uri, read_metric, fast=not args.api_read
+                )
         else:
             loaded = load_csv(args.from_csv, read_metric)
     except ConfigError as exc:
@@ -278,18 +287,21 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"removing {len(plan.stale)} file(s) of an earlier stats run: {', '.join(plan.stale)}"
         )
-    paths = write_outputs(
-        res,
-        args.out,
-        rows=rows,
-        source=loaded.source,
-        commands=_commands(args, uri, blocks),
-        load_notes=loaded.notes,
-        n_read=loaded.n_read,
-        versions=_versions(args.experiment is not None),
-        plan=plan,
-        predictions=predictions,
-    )
+    try:
+        paths = write_outputs(
+            res,
+            args.out,
+            rows=rows,
+            source=loaded.source,
+            commands=_commands(args, uri, blocks),
+            load_notes=loaded.notes,
+            n_read=loaded.n_read,
+            versions=_versions(args.experiment is not None),
+            plan=plan,
+            predictions=predictions,
+        )
+    except OSError as exc:
+        raise write_error("--out", args.out, exc) from None
     t3 = time.perf_counter()
     LAST_TIMINGS.update(read=t1 - t0, compute=t2 - t1, write=t3 - t2)
     rc = 0
@@ -308,7 +320,10 @@ def run(args: argparse.Namespace) -> int:
                 )
             else:
                 run_id = log_stats_run(uri, exp_id, paths, res, args, digest)
-                print(f"logged MLflow run 'stats' {run_id} in experiment '{args.experiment}'")
+                print(
+                    f"logged MLflow run 'stats' {run_id} in experiment '{args.experiment}' "
+                    "(its files as artifacts; --no-log skips this)"
+                )
         except Exception as exc:  # the files are written; say what failed, exit non-zero
             print(f"synprune stats: warning: could not log the stats run: {exc}", file=sys.stderr)
             rc = 1
@@ -379,11 +394,17 @@ def _predictions(
                 return None, ""
         preds = load_predictions_csv(path)
         return preds, f"per-window predictions: {path} ({len(preds)} rows)"
-    if pair is None or "run_id" not in rows.columns:
+    if "run_id" not in rows.columns:
         return None, ""
+    from synprune.stats.answers import DEFAULT_PRIMARY
     from synprune.tracking.reader import load_predictions
 
     col = "regularizer" if args.select_on or "arm" not in rows.columns else "arm"
+    if pair is None:  # the default pair, when both are treatments (as stats.answers resolves it)
+        names = set(rows[col].astype(str))
+        pair = DEFAULT_PRIMARY if set(DEFAULT_PRIMARY) <= names else None
+    if pair is None:
+        return None, ""
     keep = rows[rows[col].astype(str).isin(pair) & (rows["status"] == "finished")]
     raw = load_predictions(uri, list(keep["run_id"].astype(str)))
     if raw.empty:

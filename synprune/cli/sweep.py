@@ -51,14 +51,17 @@ def resume_command(args: argparse.Namespace, uri: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from synprune.cli.common import check_driver
     from synprune.config.loader import load_config
     from synprune.errors import ConfigError
-    from synprune.tracking.uri import resolve_tracking_uri
+    from synprune.tracking.uri import redact, resolve_tracking_uri
 
     if args.num_cpus is not None and args.num_cpus < 1:
         raise ConfigError(f"--num-cpus {args.num_cpus} is invalid; allowed: an integer >= 1")
     cfg = load_config(args.config)  # every error here is a ConfigError: nothing has run
+    check_driver(cfg, args.address, args.num_cpus)
     uri = resolve_tracking_uri(args.tracking_uri)
+    shown = redact(uri)
     from synprune.runtime.sweep import run_sweep
 
     s = run_sweep(
@@ -76,17 +79,18 @@ def run(args: argparse.Namespace) -> int:
             f"{s.left} left to run, {s.skipped} finished before (of {s.total} trials, "
             f"{mins}m{secs:02d}s)"
         )
-        print(f"  resume: {resume_command(args, uri)}")
+        print(f"  resume: {resume_command(args, shown)}")
         sys.stdout.flush()
         return INTERRUPTED
     print(
         f"\nsweep {cfg.experiment}: {s.finished} finished, {s.failed} failed, {s.skipped} "
         f"skipped (already finished) of {s.total} trials in {mins}m{secs:02d}s"
     )
-    print(f"  store:  {uri}  (experiment {cfg.experiment!r})")
-    print(f"  ui:     synprune ui --tracking-uri {uri}")
+    print(f"  store:  {shown}  (experiment {cfg.experiment!r})")
+    print(f"  ui:     synprune ui --tracking-uri {shown}")
     print(
-        f"  stats:  synprune stats --experiment {cfg.experiment} --tracking-uri {uri} --out report/"
+        f"  stats:  synprune stats --experiment {cfg.experiment} --tracking-uri {shown} "
+        "--out report/"
     )
     if s.failed:
         print(

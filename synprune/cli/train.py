@@ -76,6 +76,14 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         missing_value=args.missing_value,
         protocol=args.protocol,
     )
+    seen: dict[str, str] = {}
+    for item in args.overrides:
+        key = item.partition("=")[0].strip()
+        if key in seen:
+            raise ConfigError(
+                f"--set {key} is given twice ({seen[key]!r} and {item!r}); give each key once"
+            )
+        seen[key] = item
     return spec.with_overrides(args.overrides) if args.overrides else spec
 
 
@@ -85,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # validated before any data is read
     if spec.workers != 1:
         raise ConfigError("train runs one process; use `synprune sweep` for workers > 1")
+    if spec.train.device == "cuda":
+        from synprune.cli.common import check_cuda
+
+        check_cuda("train.device")
     data = load_series(spec)  # data errors surface before any progress output
     bar = None
     if not args.quiet:

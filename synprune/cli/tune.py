@@ -29,15 +29,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from synprune.cli.common import check_driver
     from synprune.config.loader import load_config
     from synprune.errors import ConfigError
-    from synprune.tracking.uri import resolve_tracking_uri
+    from synprune.tracking.uri import redact, resolve_tracking_uri
 
     if args.trials is not None and args.trials < 1:
         raise ConfigError(f"--trials {args.trials} is invalid; allowed: an integer >= 1")
     if args.num_cpus is not None and args.num_cpus < 1:
         raise ConfigError(f"--num-cpus {args.num_cpus} is invalid; allowed: an integer >= 1")
     cfg = load_config(args.config)
+    check_driver(cfg, args.address, args.num_cpus)
     uri = resolve_tracking_uri(args.tracking_uri)
     from synprune.runtime.tune import run_tuning
 
@@ -50,5 +52,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nbest parameters written to {path}")
     if cfg.tuned_path is None:
         print(f'  use them in a sweep: add  tuned = "{path}"  to {cfg.path}')
-    print(f"  tune runs in MLflow: experiment {cfg.experiment}-tune at {uri}")
+    print(f"  tune runs in MLflow: experiment {cfg.experiment}-tune at {redact(uri)}")
     return 0

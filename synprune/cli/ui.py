@@ -60,17 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def server_command(uri: str, host: str, port: int) -> list[str]:
     """The child process serving ``uri`` (a SQLite/SQL store, not a server)."""
-    from synprune.tracking.uri import is_sqlite, sqlite_path, store_dir
+    from synprune.tracking.uri import check_readable_store, is_sqlite, redact, store_dir
 
     if uri.startswith(("http://", "https://")):
-        raise ConfigError(f"--tracking-uri {uri} is already a server: open it in a browser")
+        raise ConfigError(f"--tracking-uri {redact(uri)} is already a server: open it in a browser")
+    check_readable_store(uri)  # a missing / damaged SQLite file, a database without driver
     root = ""
     if is_sqlite(uri):
-        db = sqlite_path(uri)
-        if not db.exists():
-            raise ConfigError(
-                f"--tracking-uri {uri}: no store at {db} (run `synprune sweep` first)"
-            )
         path = store_dir(uri) / "artifacts"
         path.mkdir(parents=True, exist_ok=True)
         root = path.as_uri()
@@ -156,7 +152,7 @@ def experiment_links(base: str, only: str | None, store: str) -> list[tuple[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from synprune.tracking.uri import resolve_tracking_uri
+    from synprune.tracking.uri import redact, resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri)
     cmd = server_command(uri, args.host, args.port)
@@ -185,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         seconds = wait_until_answering(proc, base, START_TIMEOUT)
-        print(f"MLflow UI: {base}  (store {uri}; answered in {seconds:.1f} s; Ctrl-C stops it)")
+        print(
+            f"MLflow UI: {base}  (store {redact(uri)}; answered in {seconds:.1f} s; "
+            "Ctrl-C stops it)"
+        )
         links = experiment_links(base, args.experiment, uri)
         for name, link in links[:20]:
             print(f"  {name}: {link}")

@@ -74,10 +74,27 @@ def value_list(v: Any, key: str, err: Err) -> tuple[Any, ...]:
     vals = list(v) if isinstance(v, list) else [v]
     if not vals:
         raise err(f"{key} is empty; give at least one value")
-    for i, x in enumerate(vals):
-        if x in vals[:i]:
+    seen: set[Any] = set()  # a set: a long axis is checked in linear time
+    unhashable: list[Any] = []  # lists / tables are values too (refused by the specs)
+    for x in vals:
+        try:
+            twice = x in seen
+            seen.add(x)
+        except TypeError:
+            twice = x in unhashable
+            unhashable.append(x)
+        if twice:
             raise err(f"{key} lists the value {x!r} twice")
     return tuple(vals)
+
+
+def name_list(v: Any, key: str, err: Err) -> tuple[str, ...]:
+    """A grid axis of names (model, dataset, regularizer): one name or a list of names."""
+    vals = value_list(v, key, err)
+    bad = [x for x in vals if not isinstance(x, str) or not x]
+    if bad:
+        raise err(f"{key}={bad[0]!r} is invalid; allowed: a name or a list of names (strings)")
+    return tuple(str(x) for x in vals)
 
 
 def leaf_paths(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -51,11 +51,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from synprune.config.checks import Err, check_keys, leaf_paths, toml_key, value_list
+from synprune.config.checks import Err, check_keys, leaf_paths, name_list, toml_key, value_list
 from synprune.errors import ConfigError
 from synprune.experiment.params import label_value
 
 AXES = ("model", "dataset", "regularizer", "seq_len", "horizon", "seed")
+_NAME_AXES = ("model", "dataset", "regularizer")
+#: the most trials one sweep file may hold: larger grids are refused before they are expanded
+MAX_TRIALS = 100_000
 _DEFAULTS: dict[str, tuple[Any, ...]] = {"horizon": (1,), "seed": (0,)}
 _SWEEPS = ("regularizers", "models", "train")
 
@@ -138,6 +141,15 @@ class Grid:
     train: Mapping[str, tuple[Any, ...]]
     cuts: tuple[Cut, ...] = ()
 
+    def size(self) -> int:
+        """How many points the grid has before cuts, counted without expanding it: the
+        product of the axes, each model's and the train sweeps' combinations, and the arms'."""
+        a = self.axes
+        models = sum(_n_combos(self.models.get(m, {})) for m in a["model"])
+        arms = sum(_n_combos(arm.fields) for arm in self.arms)
+        n = len(a["seed"]) * len(a["dataset"]) * len(a["seq_len"]) * len(a["horizon"])
+        return n * models * arms * _n_combos(self.train)
+
     def points(self) -> Iterator[Point]:
         """Seed outermost (a partial sweep holds whole seeds), then dataset, model (and its
         sweeps), seq_len, horizon, train sweeps, arms."""
@@ -150,6 +162,13 @@ class Grid:
             point = Point(seed, ds, m, mc, seq_len, horizon, tc, arm, rc)
             if not any(cut.drops(point) for cut in self.cuts):
                 yield point
+
+
+def _n_combos(fields: Mapping[str, tuple[Any, ...]]) -> int:
+    n = 1
+    for values in fields.values():
+        n *= len(values)
+    return n
 
 
 def _combos(fields: Mapping[str, tuple[Any, ...]]) -> list[Combo]:
@@ -167,7 +186,8 @@ def parse_grid(g: Mapping[str, Any], err: Err) -> Grid:
     for axis in AXES:
         if axis not in g and axis not in _DEFAULTS:
             raise err(f"[grid].{axis} is required")
-        axes[axis] = value_list(g[axis], f"[grid].{axis}", err) if axis in g else _DEFAULTS[axis]
+        read = name_list if axis in _NAME_AXES else value_list
+        axes[axis] = read(g[axis], f"[grid].{axis}", err) if axis in g else _DEFAULTS[axis]
     collections = _expand_series(axes["dataset"], g.get("series"), err)
     axes["dataset"] = tuple(d for ds in axes["dataset"] for d in collections.get(ds, [ds]))
     regs = _tables(g.get("regularizers", {}), "[grid].regularizers", err)
@@ -198,13 +218,20 @@ def parse_grid(g: Mapping[str, Any], err: Err) -> Grid:
         arms.append(
             ArmSource(name, where, {p: value_list(v, where + p, err) for p, v in leaves.items()})
         )
-    return Grid(
+    grid = Grid(
         axes=axes,
         arms=tuple(arms),
         models=models,
         train={k: value_list(v, f"[grid].train.{k}", err) for k, v in leaf_paths(train).items()},
         cuts=_cuts(g.get("cut", []), axes, err),
     )
+    n = grid.size()
+    if n > MAX_TRIALS:
+        raise err(
+            f"[grid] holds {n:,} trials (before cuts); allowed: at most {MAX_TRIALS:,} per "
+            "sweep file -- split it into several configs (one per dataset or model)"
+        )
+    return grid
 
 
 def _expand_series(datasets: tuple[Any, ...], selector: Any, err: Err) -> dict[str, list[str]]:

@@ -160,6 +160,7 @@ class SweepConfig:
     stats: StatsOptions = dataclasses.field(
         default_factory=StatsOptions
     )  # [stats]: primary comparison and margin
+    notes: tuple[str, ...] = ()  # warnings about the file (the CLI prints them on stderr)
 
     def err(self, msg: str) -> ConfigError:
         return ConfigError(f"{self.path}: {msg}")
@@ -362,9 +363,13 @@ def load_config(path: str | Path) -> SweepConfig:
     """Parse and validate a sweep file; raises ``ConfigError`` naming file and key."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); a sweep file is TOML text"
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -404,9 +409,24 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
             k: dict(sub_table(v, f"{kind}.{toml_key(k)}", err))
             for k, v in get_table(raw, kind, err).items()
         }
+    notes = []
     for name, opts in tables["datasets"].items():
         keys = {"target", "date_column", "missing_value", "season"}
         check_keys(opts, keys, f"[datasets.{toml_key(name)}].", err)
+        for key in ("target", "date_column"):
+            if key in opts and (not isinstance(opts[key], str) or not opts[key]):
+                raise err(
+                    f"[datasets.{toml_key(name)}].{key}={opts[key]!r} is invalid; allowed: "
+                    "a column name (a string)"
+                )
+        if name not in grid.axes["dataset"]:
+            notes.append(
+                f"warning: {path}: [datasets.{toml_key(name)}] is for a dataset not on "
+                f"[grid].dataset ({', '.join(grid.axes['dataset'][:8])}); it is not used"
+            )
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise err(f"description={description!r} is invalid; allowed: a string")
     res_raw = get_table(raw, "resources", err)
     check_keys(res_raw, {"cpu", "gpu", "workers"}, "[resources].", err)
     res = Resources(**res_raw)  # workers: validated by the specs
@@ -440,10 +460,11 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
         tuning=tuning,
         tuned_path=tuned_path,
         tuned=tuned,
-        description=str(raw.get("description", "")),
+        description=description,
         plugins=tuple(plugins),
         protocol=protocol,
         stats=stats_opts,
+        notes=tuple(notes),
     )
     check_components(cfg)  # tables and swept values one by one: the clearest messages
     cfg._expanded  # noqa: B018  -- every grid point validated now, before anything runs

@@ -20,6 +20,8 @@ from synprune.datasets.parsers import (
     parse_numbers,
     read_table,
     require_columns,
+    resolve_path,
+    sentinel_notes,
     sniff_delimiter,
     to_numeric,
 )
@@ -102,6 +104,8 @@ def build_series(
     notes = list(notes)
     if missing_value is not None:
         frame = _mask_code(frame, float(missing_value), notes)
+    else:
+        notes += sentinel_notes(frame)
     text_cols = [c for c in cols if not pd.api.types.is_numeric_dtype(df[c])]
     check_values(frame, path, raw=df[text_cols])
     frame, keep, cut_notes = cut_to_target(frame, target, path)
@@ -149,7 +153,7 @@ def load_csv(
     strictly increase. ``missing_value`` (e.g. -200) is a code meaning "not measured": such
     cells are treated as missing, like empty ones, and go to the gap policy.
     """
-    p = Path(path).expanduser().resolve()
+    p = resolve_path(path)
     df, notes = read_table(p)
     sep = sniff_delimiter(p)
     require_columns(df, [target] + ([date_column] if date_column else []), p)

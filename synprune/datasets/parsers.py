@@ -23,6 +23,8 @@ import pandas as pd
 from synprune.errors import DataError
 
 DELIMITERS = (",", ";", "\t")
+#: the most columns a CSV may have (checked on the header line, before the file is parsed)
+MAX_COLUMNS = 10_000
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INF_TEXT = re.compile(r"^[+-]?(inf|infinity)$", re.IGNORECASE)
 
@@ -41,8 +43,26 @@ def sniff_delimiter(path: Path) -> str:
     return best if counts[best] > 0 else ","
 
 
+def resolve_path(path: str | Path) -> Path:
+    """``path`` absolute with symlinks resolved; a symlink loop or an unreadable link is one
+    ``DataError``."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # 3.11: RuntimeError("Symlink loop from ...")
+        raise DataError(f"{path}: cannot be opened ({exc})") from None
+
+
 def _check_header(path: Path, sep: str) -> None:
-    """Refuse a header that names a column twice (pandas would silently rename it 'x.1')."""
+    """Refuse a header with more than ``MAX_COLUMNS`` columns (counted on the raw line, before
+    pandas parses the file) or that names a column twice (pandas would silently rename it
+    'x.1')."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        n_cols = fh.readline().count(sep) + 1
+    if n_cols > MAX_COLUMNS:
+        raise DataError(
+            f"{path}: header (line 1) has {n_cols:,} {sep!r}-separated columns; allowed: at most "
+            f"{MAX_COLUMNS:,} (keep the target and the features you need)"
+        )
     head = pd.read_csv(
         path, sep=sep, header=None, nrows=1, dtype=str, encoding="utf-8-sig",
         skipinitialspace=True, keep_default_na=False,
@@ -66,8 +86,11 @@ def read_table(path: Path, sep: str | None = None) -> tuple[pd.DataFrame, list[s
     The frame's index is the 0-based data row in the file (blank lines included), so
     ``line_of(index)`` is the file line.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    try:
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+    except OSError as exc:  # e.g. a symlink loop (ELOOP)
+        raise DataError(f"{path}: cannot be opened ({exc.strerror})") from None
     sep = sep or sniff_delimiter(path)
     try:
         _check_header(path, sep)
@@ -184,3 +207,35 @@ def parse_dates(
             f"{strings.loc[lines[i - 1]]!r}); dates must be strictly increasing"
         )
     return ts, order
+
+
+def sentinel_notes(frame: pd.DataFrame, flag: str = "--missing-value") -> list[str]:
+    """One warning per value that looks like a "not measured" code used as data: in some
+    column it is the minimum (or maximum), fills more than 1 % of the rows and lies outside
+    the other values' 1st-99th percentile range by more than that range's width (UCI Air
+    Quality's -200 beside CO values of 0.1-12). Zeros in a count series stay quiet: they
+    border the other values."""
+    found: dict[float, list[str]] = {}
+    x = frame.to_numpy(dtype=np.float64)
+    for j, name in enumerate(frame.columns):
+        col = x[:, j][np.isfinite(x[:, j])]
+        if col.size < 100:
+            continue
+        for v in {float(col.min()), float(col.max())}:
+            hits = int((col == v).sum())
+            rest = col[col != v]
+            if hits <= 0.01 * col.size or rest.size < 10:
+                continue
+            p1, p99 = np.percentile(rest, [1, 99])
+            width = max(float(p99 - p1), 1e-12)
+            if not p1 - width <= v <= p99 + width:
+                found.setdefault(v, []).append(
+                    f"{name!r} ({hits / col.size:.1%} of its rows; others {p1:.4g} to {p99:.4g})"
+                )
+    return [
+        f"warning: the value {v:g} looks like a missing-value code used as data, far outside "
+        f"the other values of column(s) {', '.join(cols[:4])}"
+        f"{f' and {len(cols) - 4} more' if len(cols) > 4 else ''}; if it means 'not "
+        f"measured', pass {flag} {v:g}"
+        for v, cols in found.items()
+    ]

@@ -175,9 +175,14 @@ SOURCES: dict[str, DatasetSource] = {
 def data_dir(override: str | Path | None = None) -> Path:
     """The folder holding dataset files: ``override``, else $SYNPRUNE_DATA_DIR, else the cache."""
     if override is not None:
-        return Path(override).expanduser()
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).expanduser() if env else DEFAULT_DATA_DIR.expanduser()
+        path, where = Path(override).expanduser(), "the data folder"
+    else:
+        env = os.environ.get(DATA_DIR_ENV)
+        path = Path(env).expanduser() if env else DEFAULT_DATA_DIR.expanduser()
+        where = f"{DATA_DIR_ENV}={env}" if env else "the default data folder"
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{where}: {path} is a file, not a folder; point it at a folder")
+    return path
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

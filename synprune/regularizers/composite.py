@@ -48,6 +48,15 @@ class CompositeRegularizer(Regularizer):
             raise ValueError(f"a composite regularizer needs >= 2 parts, got {list(parts)}")
         self.parts: dict[str, Regularizer] = dict(parts)
         self.name = "+".join(self.parts)
+        for a, ra in self.parts.items():  # e.g. dropout+mc_dropout: mc_dropout IS dropout
+            for b, rb in self.parts.items():
+                if a != b and isinstance(rb, type(ra)):
+                    raise FieldError(
+                        "regularizer",
+                        self.name,
+                        f"parts of which none extends another (here {b} is {a} plus more: "
+                        f"{self.name} would train exactly like {b} alone; use {b})",
+                    )
         self._merge_model_kwargs()  # refuse conflicts now, before any model is built
         self._merge_optimizer_kwargs()
         predictors = [n for n, r in self.parts.items() if _overrides_predict(r)]

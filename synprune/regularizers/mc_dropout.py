@@ -29,14 +29,19 @@ DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
+#: the most stochastic passes per prediction (each is one forward pass over the test windows)
+MAX_SAMPLES = 10_000
+
+
 @register_regularizer("mc_dropout")
 class MCDropoutRegularizer(DropoutRegularizer):
     """``mc_dropout``: dropout ``p`` in (0, 1) while training; ``predict`` = mean of ``samples``
-    (T >= 1) passes with only the dropout modules in train mode (modes restored afterwards)."""
+    (T in [1, 10000]) passes with only the dropout modules in train mode (modes restored
+    afterwards)."""
 
     def __init__(self, *, p: float = 0.3, samples: int = 30) -> None:  # p: the paper's code
         self.p = check_real("p", p, 0.0, 1.0, low_open=True, high_open=True)
-        self.samples = check_int("samples", samples, 1)
+        self.samples = check_int("samples", samples, 1, MAX_SAMPLES)
 
     def params(self) -> dict[str, Any]:
         return {"p": self.p, "samples": self.samples}

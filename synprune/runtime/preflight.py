@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,14 @@ from synprune.errors import ConfigError, DataError
 from synprune.experiment.spec import TrialSpec
 from synprune.runtime.executor import data_key
 from synprune.runtime.session import store_lock
-from synprune.tracking.uri import is_sqlite, sqlite_path, store_dir
+from synprune.tracking.uri import (
+    database_problem,
+    is_sqlite,
+    redact,
+    server_problem,
+    sqlite_path,
+    store_dir,
+)
 
 if TYPE_CHECKING:
     from synprune.datasets import SeriesData
@@ -48,14 +53,17 @@ def check_store(uri: str, timeout: float = 5.0, what: str = "tracking store") ->
             + ", ".join(f"{s}:" for s in STORE_SCHEMES) + " or a folder path"
         )  # fmt: skip
     try:
+        if scheme in ("http", "https"):  # servers first: nothing is created for a dead one
+            _check_server(uri, timeout)
+        problem = database_problem(uri, timeout)  # no driver, or no server (issue 20.14)
+        if problem:
+            raise _Refused(problem)
         if is_sqlite(uri):
             _check_sqlite(uri)
         else:
             _check_folder(store_dir(uri), "local folder (spool, locks, Ray results)")
-        if scheme in ("http", "https"):
-            _check_server(uri, timeout)
     except _Refused as exc:
-        raise StoreError(f"{what} {uri}: {exc}") from None
+        raise StoreError(f"{what} {redact(uri)}: {exc}") from None
 
 
 class _Refused(Exception):
@@ -94,17 +102,9 @@ def _check_folder(folder: Path, what: str) -> None:
 
 def _check_server(uri: str, timeout: float) -> None:
     """Any HTTP answer (even 401/404) means a server is there; no answer is refused."""
-    url = uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            pass
-    except urllib.error.HTTPError:
-        return
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise _Refused(
-            f"the server does not answer ({reason}); start it or pass another --tracking-uri"
-        ) from None
+    problem = server_problem(uri, timeout)  # the one probe stats / export / ui use too
+    if problem:
+        raise _Refused(problem)
 
 
 def open_tracker(uri: str, experiment: str) -> Tracker:

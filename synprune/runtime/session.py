@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,81 @@ def remote_address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or None
 
 
+def _address_source(address: str | None) -> str:
+    return "--address" if address else "RAY_ADDRESS"
+
+
+def probe_address(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse a Ray address (``address`` or ``RAY_ADDRESS``) where nothing accepts a TCP
+    connection within ``timeout`` seconds -- ``ray.init`` would wait for it for minutes.
+    ``host:port`` (GCS, default port 6379) and ``ray://host:port`` (Ray Client, default
+    10001) are probed; ``auto`` and ``local`` are Ray's own lookups and pass."""
+    target = remote_address(address)
+    if not target or target in ("auto", "local"):
+        return
+    flag = _address_source(address)
+    rest, default_port = target, 6379
+    if "://" in target:
+        scheme, rest = target.split("://", 1)
+        if scheme != "ray":
+            raise ConfigError(
+                f"{flag} {target}: unknown scheme {scheme}://; allowed: HOST:PORT, "
+                "ray://HOST:PORT, auto"
+            )
+        default_port = 10001
+    host, sep, port_text = rest.rstrip("/").rpartition(":")
+    if not sep:
+        host, port_text = rest.rstrip("/"), str(default_port)
+    host = host.strip("[]")
+    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(
+            f"{flag} {target} is invalid; allowed: HOST:PORT (the Ray head's GCS, e.g. "
+            "10.0.0.5:6379), ray://HOST:PORT or auto"
+        )
+    try:
+        with socket.create_connection((host, int(port_text)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = (
+            f"no answer within {timeout:g} s"
+            if isinstance(exc, TimeoutError)
+            else (exc.strerror or str(exc))
+        )
+        raise ConfigError(
+            f"{flag} {target}: no Ray cluster answers there ({why}); "
+            "start it (ray start --head) or leave the address out to run a local Ray"
+        ) from None
+
+
+def check_local_resources(
+    res: Resources, address: str | None, num_cpus: int | None, where: Path | str
+) -> None:
+    """Before a local Ray starts: refuse a trial that needs more CPUs than it will have
+    (``num_cpus``, else this machine's), or a GPU when torch sees none -- Ray would wait for
+    them forever. On a remote cluster (``address`` / ``RAY_ADDRESS``) nothing is checked here
+    (:func:`check_gpus` runs once connected; an autoscaler may add nodes)."""
+    if remote_address(address):
+        return
+    have = num_cpus or os.cpu_count() or 1
+    need = 1.0 + res.workers * res.cpu if res.workers > 1 else res.cpu
+    if need > have:
+        per = f" (1 driver + {res.workers} workers x {res.cpu:g})" if res.workers > 1 else ""
+        given = f"--num-cpus {num_cpus}" if num_cpus else "all of this machine's"
+        raise ConfigError(
+            f"{where}: [resources].cpu={res.cpu:g} needs {need:g} CPUs per trial{per} but the "
+            f"local Ray has {have} ({given}); lower [resources].cpu"
+            + (" or workers" if res.workers > 1 else "")
+        )
+    if res.gpu > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"{where}: [resources].gpu={res.gpu:g} but torch sees no CUDA GPU on this "
+                "machine (set gpu = 0, or pass --address of a cluster with GPUs)"
+            )
+
+
 @contextmanager
 def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
     """Connect to ``address`` / RAY_ADDRESS, or start a private local Ray on 127.0.0.1; shut
@@ -60,6 +136,7 @@ def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
             "logging_level": "ERROR",
             "configure_logging": True,
         }
+        probe_address(address)
         address = remote_address(address)
         if address:
             ray.init(address=address, **kw)

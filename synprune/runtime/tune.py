@@ -56,7 +56,7 @@ from synprune.runtime.studies import (
     sampler_seed,
     to_reg_params,
 )
-from synprune.tracking.uri import is_sqlite, store_dir
+from synprune.tracking.uri import is_sqlite, redact, store_dir
 
 if TYPE_CHECKING:
     from synprune.tracking.writer import Tracker
@@ -196,7 +196,7 @@ def _tuned_doc(cfg: SweepConfig, plan: TunePlan, out_path: Path) -> dict[str, An
         horizon=plan.horizon,
         objective="best validation loss (scaled MSE), mean over tuning seeds",
         seeds=list(cfg.tuning.seeds),
-        storage=cfg.tuning.storage,
+        storage=redact(cfg.tuning.storage),
     )
     doc.setdefault("tuned", {})
     return doc

@@ -138,8 +138,22 @@ def load_csv(path: str | Path, metric: str = "test_mae") -> TrialRows:
         if not np.all(vals == np.round(vals)):
             i = int(np.flatnonzero((vals != np.round(vals)).to_numpy())[0])
             raise DataError(f"{path}: column '{c}' must be an integer at line {_line(i)}")
+        if (vals < 1).any():  # a window length / horizon: an integer >= 1
+            i = int(np.flatnonzero((vals < 1).to_numpy())[0])
+            raise DataError(
+                f"{path}: column '{c}' must be an integer >= 1 at line {_line(i)} "
+                f"(found {raw[c].iloc[i].strip()!r})"
+            )
         df[c] = vals.astype(int)
-    df["seed"] = raw["seed"].str.strip()
+    seeds = raw["seed"].str.strip()
+    bad_seed = ~seeds.str.fullmatch(r"\d+").fillna(False).astype(bool)
+    if bad_seed.any():
+        i = int(np.flatnonzero(bad_seed.to_numpy())[0])
+        raise DataError(
+            f"{path}: column 'seed' must be an integer >= 0 at line {_line(i)} "
+            f"(found {seeds.iloc[i]!r})"
+        )
+    df["seed"] = seeds
     status = raw["status"].str.strip().str.lower() if "status" in raw.columns else None
     df["status"] = FINISHED if status is None else status.where(status != "", FINISHED)
     df["error"] = raw["error"] if "error" in raw.columns else ""

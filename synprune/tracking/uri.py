@@ -4,9 +4,14 @@ CLI can validate a URI before Ray or MLflow start."""
 from __future__ import annotations
 
 import os
+import re
+import socket
+import sqlite3
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse, urlsplit, urlunsplit
 
 from synprune.errors import ConfigError
 
@@ -56,5 +61,195 @@ def unknown_experiment(name: str, where: str, names: list[str]) -> ConfigError:
     shown = sorted(set(names))
     listed = ", ".join(shown[:20]) + (f", ... ({len(shown)} in all)" if len(shown) > 20 else "")
     return ConfigError(
-        f"--experiment {name!r}: no such experiment at {where} (there are: {listed or 'none'})"
+        f"--experiment {name!r}: no such experiment at {redact(where)} "
+        f"(there are: {listed or 'none'})"
     )
+
+
+# -- the password-free display form ----------------------------------------------------------
+REDACTED = "***"
+_SECRET_QUERY = re.compile(r"pass(word)?|secret|token|key|pwd", re.IGNORECASE)
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*):[^/@\s]*@")
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``: ``postgresql://u:secret@h/db`` ->
+    ``postgresql://u:***@h/db``; query values named like a secret (``?password=``,
+    ``token=``, ...) too. Anything that is not a URL is returned as it is. The one function
+    every display of a store URI goes through (console lines, reports, MLflow params/tags,
+    logged config files)."""
+    if "://" not in uri:
+        return uri
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # not parseable as a URL: blank any user:password@ by pattern
+        return _USERINFO.sub(lambda m: f"{m['head']}:{REDACTED}@", uri)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:{REDACTED}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_QUERY.search(k) for k, _ in pairs):
+            query = urlencode(
+                [(k, REDACTED if _SECRET_QUERY.search(k) else v) for k, v in pairs], safe="*"
+            )
+    if netloc == parts.netloc and query == parts.query:
+        return uri
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str, *uris: str | None) -> str:
+    """``text`` with every password of ``uris`` (and of any ``scheme://user:pw@`` in it)
+    removed -- for config files and messages that quote a URI."""
+    for uri in uris:
+        if uri and redact(uri) != uri:
+            text = text.replace(uri, redact(uri))
+    return _USERINFO.sub(lambda m: f"{m['head']}:{REDACTED}@", text)
+
+
+# -- can this store be read? -------------------------------------------------------------------
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: the Python module a SQLAlchemy dialect imports -> the package that provides it
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pg8000": "pg8000",
+    "asyncpg": "asyncpg",
+    "pymysql": "PyMySQL",
+    "MySQLdb": "mysqlclient",
+    "mysql": "mysql-connector-python",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+}
+
+
+def missing_driver(uri: str) -> str | None:
+    """For a database URI (``postgresql:``, ``mysql:``, ``mssql:``, with or without
+    ``+driver``): a one-line reason when its Python driver is not installed, naming the
+    package to install; ``None`` when it is (or for any other URI)."""
+    scheme = urlparse(uri).scheme.lower()
+    if scheme.split("+", 1)[0] not in ("postgresql", "postgres", "mysql", "mssql"):
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        make_url(uri).get_dialect().import_dbapi()
+    except ModuleNotFoundError as exc:
+        mod = (exc.name or "").split(".")[0]
+        if mod == "psycopg":  # SQLAlchemy 2.1's default PostgreSQL driver is psycopg 3
+            import importlib.util
+
+            fix = "write postgresql+psycopg2://... (psycopg2-binary is installed)"
+            if importlib.util.find_spec("psycopg2") is None:
+                fix = "pip install psycopg2-binary and write postgresql+psycopg2://..."
+            return (
+                "its database driver, the Python module 'psycopg', is not installed: "
+                f"{fix}, or pip install 'psycopg[binary]'"
+            )
+        pkg = DRIVER_PACKAGES.get(mod, mod)
+        return (
+            f"its database driver, the Python module {mod!r}, is not installed: pip install {pkg}"
+        )
+    except Exception as exc:  # an unknown +driver, a malformed URL
+        return f"not a database URL SQLAlchemy can use ({type(exc).__name__}: {exc})"
+    return None
+
+
+def server_problem(uri: str, timeout: float = 5.0) -> str | None:
+    """For an ``http(s)`` store: why its server cannot be used (``None`` when any HTTP answer,
+    even 401/404, comes back within ``timeout`` seconds)."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc.rpartition("@")[2]  # credentials are not part of a health probe
+    url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, socket.timeout | TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        return f"the server does not answer ({reason}); start it or pass another --tracking-uri"
+
+
+_DB_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def database_problem(uri: str, timeout: float = 5.0) -> str | None:
+    """For a database URI: a missing driver (:func:`missing_driver`), else a server that does
+    not accept a TCP connection within ``timeout`` seconds (SQLAlchemy and MLflow would retry
+    it for minutes); ``None`` when both are fine, or for any other URI."""
+    problem = missing_driver(uri)
+    scheme = urlparse(uri).scheme.lower().split("+", 1)[0]
+    if problem or scheme not in _DB_PORTS:
+        return problem
+    try:
+        parsed = urlparse(uri)
+        host, port = parsed.hostname, parsed.port or _DB_PORTS[scheme]
+    except ValueError as exc:
+        return f"not a database URL ({exc})"
+    if not host:  # a local socket: nothing to probe over TCP
+        return None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        why = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else exc
+        return f"the database server does not answer ({why}); start it or pass another URI"
+
+
+def sqlite_problem(uri: str) -> str | None:
+    """For a ``sqlite:`` store that should exist: why it cannot be read as an MLflow store (no
+    such file, a folder, not a SQLite file, a corrupted file, no MLflow tables)."""
+    path = sqlite_path(uri)
+    if str(path) in ("", ".", ":memory:"):
+        return "no database file; allowed: sqlite:///PATH/TO/FILE.db"
+    if path.is_dir():
+        return f"{path} is a folder, not a SQLite file"
+    if not path.is_file():
+        return f"no store at {path} (no such SQLite file; `synprune sweep` creates it)"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        return f"the SQLite file {path} cannot be read ({exc.strerror})"
+    if head != _SQLITE_MAGIC:
+        return f"{path} is not a SQLite database"
+    try:
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            if "experiments" in tables:
+                con.execute("SELECT count(*) FROM experiments").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return f"{path} is damaged or unreadable ({exc})"
+    if "experiments" not in tables:
+        return f"{path} is a SQLite database but not an MLflow store (no experiments table)"
+    return None
+
+
+def check_readable_store(uri: str, flag: str = "--tracking-uri", timeout: float = 5.0) -> None:
+    """Refuse, as one line naming ``flag`` and the password-free URI, a store that cannot be
+    read: a missing / damaged / non-MLflow SQLite file, a database URI whose driver is not
+    installed, an http(s) server that does not answer. Reading never creates anything."""
+    scheme = urlparse(uri).scheme.lower().split("+", 1)[0]
+    if is_sqlite(uri):
+        path = sqlite_path(uri)
+        if str(path) not in ("", ".", ":memory:") and not path.exists():
+            raise ConfigError(
+                f"no MLflow store at {redact(uri)}: the SQLite file {path} does not exist "
+                "(check --tracking-uri / MLFLOW_TRACKING_URI; `synprune sweep` creates it)"
+            )
+        problem = sqlite_problem(uri)
+    elif scheme in ("http", "https"):
+        problem = server_problem(uri, timeout)
+    else:
+        problem = database_problem(uri, timeout)
+    if problem:
+        raise ConfigError(f"{flag} {redact(uri)}: {problem}")

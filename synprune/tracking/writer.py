@@ -70,7 +70,7 @@ from synprune.tracking.schema import (
 )
 from synprune.tracking.spool import Spool
 from synprune.tracking.ui_view import VIEW_TAG, view_tag_value
-from synprune.tracking.uri import artifact_root, is_sqlite, sqlite_path, store_dir
+from synprune.tracking.uri import artifact_root, is_sqlite, redact_text, sqlite_path, store_dir
 
 __all__ = ["RunRecord", "Tracker", "curves_png", "trial_record"]
 
@@ -206,8 +206,9 @@ class Tracker:
         rid = run.info.run_id
         self._sweeps[rid] = name
         self.client.log_batch(rid, params=[Param(k, str(v)[:MAX_PARAM]) for k, v in params.items()])
-        if config_file is not None:
-            self.client.log_artifact(rid, str(config_file), "config")
+        if config_file is not None:  # logged without any password it quotes (redact_text)
+            text = redact_text(Path(config_file).read_text(encoding="utf-8"), self.uri)
+            self.client.log_text(rid, text, f"config/{Path(config_file).name}")
         for fname, text in texts.items():
             self.client.log_text(rid, text, f"config/{fname}")
         return rid

@@ -82,7 +82,7 @@ def test_other_stores_are_refused(tmp_path: Path) -> None:
     rc, _, err = finish(ui("--tracking-uri", "http://127.0.0.1:5000"))
     assert rc == 2 and "is already a server: open it in a browser" in err
     rc, _, err = finish(ui("--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}"))
-    assert rc == 2 and "no store at" in err and not (tmp_path / "none.db").exists()
+    assert rc == 2 and "no MLflow store at" in err and not (tmp_path / "none.db").exists()
 
 
 def test_ui_prints_its_url_once_it_answers_and_stops(store: str) -> None:

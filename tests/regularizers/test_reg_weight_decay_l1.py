@@ -14,6 +14,7 @@ from synprune.experiment.train import make_optimizer
 from synprune.regularizers import (
     CompositeRegularizer,
     L1Regularizer,
+    Regularizer,
     WeightDecayRegularizer,
     create_regularizer,
 )
@@ -107,8 +108,13 @@ def test_composites_merge_penalties_and_optimizer_kwargs(tiny_forecaster: type) 
     wd = create_regularizer("dropout+weight_decay", weight_decay={"weight_decay": 0.05})
     assert wd.optimizer_kwargs() == {"weight_decay": 0.05}
     assert wd.model_kwargs() == {"dropout": 0.3}
+
+    class OtherDecay(Regularizer):  # not a WeightDecayRegularizer: the clash check itself
+        def optimizer_kwargs(self) -> dict[str, float]:
+            return {"weight_decay": 0.1}
+
     with pytest.raises(FieldError, match=r"at most one sets optimizer argument 'weight_decay'"):
-        CompositeRegularizer({"a": WeightDecayRegularizer(), "b": WeightDecayRegularizer()})
+        CompositeRegularizer({"a": WeightDecayRegularizer(), "b": OtherDecay()})
 
 
 def test_settle_fractions() -> None:
