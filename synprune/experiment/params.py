@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 
-class FrozenParams(dict):
+class FrozenParams(dict[str, Any]):
     """A read-only dict (hashable by content) used for component parameters."""
 
     def _readonly(self, *_: object, **__: object) -> None:

@@ -203,7 +203,9 @@ def resolve_regularizer(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"regularizer {name!r}: {exc}") from None
 
 
-def resolve_model(name: str, params: Mapping[str, Any], seq_len: int, horizon: int) -> dict:
+def resolve_model(
+    name: str, params: Mapping[str, Any], seq_len: int, horizon: int
+) -> dict[str, Any]:
     """The architecture model ``name`` builds for ``seq_len`` / ``horizon`` from ``params``.
 
     Built once on the meta device through ``create_model`` (its checks are the validation);
@@ -215,7 +217,9 @@ def resolve_model(name: str, params: Mapping[str, Any], seq_len: int, horizon: i
 
 
 @functools.lru_cache(maxsize=4096)
-def _resolve_model(name: str, params_json: str, seq_len: int, horizon: int) -> tuple:
+def _resolve_model(
+    name: str, params_json: str, seq_len: int, horizon: int
+) -> tuple[tuple[str, Any], ...]:
     import torch
 
     from synprune.models import create_model, get_model_factory, model_fields

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -121,7 +122,7 @@ def check_group(specs: Sequence[TrialSpec]) -> None:
 #: reference forecasts per loaded series and (seq_len, horizon, protocol, season): they are
 #: deterministic, so the arms and seeds of a block share one computation (the sweep shares
 #: its loaded SeriesData across trials)
-_REFERENCES: weakref.WeakKeyDictionary[SeriesData, dict[tuple, References]] = (
+_REFERENCES: weakref.WeakKeyDictionary[SeriesData, dict[tuple[Any, ...], References]] = (
     weakref.WeakKeyDictionary()
 )
 

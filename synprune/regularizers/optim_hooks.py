@@ -30,7 +30,9 @@ def _remove(handles: list[RemovableHandle]) -> None:
         h.remove()
 
 
-def remove_when_collected(owner: object, handles: list[RemovableHandle]) -> weakref.finalize:
+def remove_when_collected(
+    owner: object, handles: list[RemovableHandle]
+) -> weakref.finalize[[list[RemovableHandle]], object]:
     """A finalizer removing ``handles`` when ``owner`` is garbage collected, or when called
     (idempotent). It holds the handles, never ``owner``."""
     return weakref.finalize(owner, _remove, list(handles))

@@ -25,8 +25,8 @@ import pandas as pd
 from synprune.stats import outdir
 from synprune.stats.analysis import StatsResult
 from synprune.stats.plots import cd_diagram
-from synprune.stats.report_md import markdown_table, render_markdown
-from synprune.stats.summary import fmt
+from synprune.stats.report_md import render_markdown
+from synprune.stats.summary import fmt, markdown_table
 
 OUTPUT_FILES = (
     "ranking.csv",

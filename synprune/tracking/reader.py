@@ -188,9 +188,9 @@ def _client(tracking_uri: str | None) -> Any:
 
 def _read_runs_api(
     client: object, experiment_id: str, metrics: Sequence[str]
-) -> tuple[list[dict], dict[str, dict[str, str]]]:
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
     """All runs with a spec_id tag via ``search_runs`` (50,000 per page), and their params."""
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     params: dict[str, dict[str, str]] = {}
     keys = tuple(dict.fromkeys((SPEC_ID, RUN_KIND, STATUS, ERROR_TAG, ARM, *TRIAL_TAGS, *KEY)))
     token = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,12 +29,19 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(rest.split("?", 1)[0]) if rest and rest != ":memory:" else None
 
 
-def _frame(conn: object, sa: object, sql: str, params: dict, cols: list[str], keys=None):  # type: ignore[no-untyped-def,unused-ignore]
-    text = sa.text(sql)  # type: ignore[attr-defined]
+def _frame(
+    conn: Any,
+    sa: Any,
+    sql: str,
+    params: dict[str, Any],
+    cols: list[str],
+    keys: Sequence[Any] | None = None,
+) -> pd.DataFrame:
+    text = sa.text(sql)
     if keys is not None:
-        text = text.bindparams(sa.bindparam("keys", expanding=True))  # type: ignore[attr-defined]
+        text = text.bindparams(sa.bindparam("keys", expanding=True))
         params = {**params, "keys": list(keys)}
-    return pd.DataFrame(conn.execute(text, params).all(), columns=cols)  # type: ignore[attr-defined]
+    return pd.DataFrame(conn.execute(text, params).all(), columns=cols)
 
 
 def read_runs_sql(
