@@ -11,7 +11,7 @@ import pytest
 from synprune.errors import ConfigError, FieldError
 from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 from synprune.models import list_models
-from synprune.regularizers import create_regularizer, list_regularizers
+from synprune.regularizers import list_regularizers
 
 
 def _spec(**kw: object) -> TrialSpec:
@@ -23,14 +23,6 @@ def _spec(**kw: object) -> TrialSpec:
     }
     base.update(kw)
     return TrialSpec(**base)  # type: ignore[arg-type]
-
-
-def _has_composites() -> bool:
-    try:
-        create_regularizer("synaptic+dropout")
-    except Exception:
-        return False
-    return True
 
 
 def _walk(obj: Any, path: str = "") -> list[str]:
@@ -60,7 +52,7 @@ def test_spec_id_is_stable_and_fills_defaults() -> None:
 @pytest.mark.parametrize("model", list_models())
 @pytest.mark.parametrize("seq_len", [1, 14, 96])
 def test_no_none_anywhere_for_every_model_and_regularizer(model: str, seq_len: int) -> None:
-    regs = list_regularizers() + (["synaptic+dropout"] if _has_composites() else [])
+    regs = [*list_regularizers(), "synaptic+dropout"]
     for reg in regs:
         s = TrialSpec(dataset="synthetic", model=model, regularizer=reg, seq_len=seq_len)
         assert _walk(s.to_dict()) == [], (model, reg)
@@ -147,7 +139,6 @@ def test_new_seq_len_re_resolves_the_architecture() -> None:
     assert c.model.params["patch_len"] == 4 and c.model.params["stride"] == 2
 
 
-@pytest.mark.skipif(not _has_composites(), reason="composite regularizers not available yet")
 def test_composite_spec_and_part_overrides() -> None:
     a = _spec(regularizer=ComponentSpec("synaptic+dropout"))
     assert set(a.regularizer.params) == {"synaptic", "dropout"}

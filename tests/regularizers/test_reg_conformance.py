@@ -108,7 +108,11 @@ def test_conformance(name: str, tiny_forecaster: type) -> None:
     assert_same(reg2.state_dict(), reg.state_dict())
     assert reg2.metrics() == metrics and reg2.tensor_sparsity() == sparsity
     assert reg2.settled() == reg.settled()
-    assert isinstance(repr(reg), str)
+    # repr names the class and every constructor keyword with its value (params round trip)
+    text = repr(reg)
+    assert text.startswith(type(reg).__name__ + "(") and text.endswith(")")
+    for key, value in reg.params().items():
+        assert f"{key}={value!r}" in text, (key, text)
 
 
 def test_synaptic_reaches_final_sparsity_and_resumes(tiny_forecaster: type) -> None:
