@@ -86,7 +86,7 @@ def _write(df: Any, out: Path, fmt: str, flag: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from synprune.tracking.export import export_frame, export_predictions
-    from synprune.tracking.uri import check_readable_store, resolve_tracking_uri
+    from synprune.tracking.uri import Store, check_readable_store
 
     out: Path = args.out
     fmt = check_out(out, args.force)
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out, "--out")
     if preds is not None:
         check_writable(preds, "--predictions")
-    uri = resolve_tracking_uri(args.tracking_uri)
+    uri = Store.from_uri(args.tracking_uri).uri
     check_readable_store(uri)
     with store_errors(uri):
         df = export_frame(uri, experiment=args.experiment, sweep=args.sweep)

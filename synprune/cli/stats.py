@@ -25,7 +25,6 @@ no spec_id tag, so it is never read back as a trial), once per identical input.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import time
@@ -34,14 +33,14 @@ from typing import TYPE_CHECKING
 
 from synprune.cli.common import check_writable, store_errors, write_error
 from synprune.errors import ConfigError, DataError
-from synprune.tracking.uri import redact
+from synprune.tracking.uri import DEFAULT_TRACKING_URI, redact
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from synprune.config.stats_table import StatsOptions
 
-DEFAULT_URI = "sqlite:///./synprune-runs/mlflow.db"
+DEFAULT_URI = DEFAULT_TRACKING_URI  # the one default (tracking.uri); this name kept for callers
 LAST_TIMINGS: dict[str, float] = {}  # read / compute / write / log seconds of the last run()
 PREDICTION_FILES = ("predictions.csv.gz", "predictions.csv")
 
@@ -195,20 +194,12 @@ def _settings(args: argparse.Namespace, blocks: tuple[str, ...]) -> dict[str, ob
 def run(args: argparse.Namespace) -> int:
     """Read rows, compute, write the outputs (and log the stats run); 0 on success.
 
-    Every check (options, store, rows, the output folder) runs before anything is created.
+    Every check (options, store, rows, the output folder) runs before anything is written;
+    ``--out`` is locked (created if missing: removed again if nothing is written) first.
     """
     from synprune.config.stats_table import check_margin, check_primary
     from synprune.stats import outdir
-    from synprune.stats.analysis import analyze
-    from synprune.stats.integrity import check_cell_configs
-    from synprune.stats.io import input_digest, load_csv, with_run_params
-    from synprune.stats.ranking import DEFAULT_BLOCKS, IncompleteBlocksError
-    from synprune.stats.relative import add_derived, missing_metric_hint, source_metric
-    from synprune.stats.report import planned_files, write_outputs
     from synprune.stats.selection import check_select_on
-    from synprune.stats.summary import console_line
-    from synprune.tracking.reader import load_mlflow
-    from synprune.tracking.uri import check_readable_store
 
     if not 0.0 < args.alpha < 1.0:
         raise ConfigError(f"--alpha must lie in (0, 1), got {args.alpha}")
@@ -225,13 +216,33 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--bootstrap must be an integer in [1, 100000], got {args.bootstrap}")
     if args.predictions is not None and args.from_csv is None:
         raise ConfigError("--predictions only applies with --from-csv (stores keep their own)")
+    with outdir.locked(args.out):  # a second stats run into this --out refuses at once
+        return _read_compute_write(args, primary, margin)
+
+
+def _read_compute_write(
+    args: argparse.Namespace, primary: tuple[str, str] | None, margin: float | None
+) -> int:
+    """:func:`run` after its option checks, holding ``--out``'s lock."""
+    from synprune.stats import outdir
+    from synprune.stats.analysis import analyze
+    from synprune.stats.integrity import check_cell_configs
+    from synprune.stats.io import input_digest, load_csv, with_run_params
+    from synprune.stats.ranking import DEFAULT_BLOCKS, IncompleteBlocksError
+    from synprune.stats.relative import add_derived, missing_metric_hint, source_metric
+    from synprune.stats.report import planned_files, write_outputs
+    from synprune.stats.selection import check_select_on
+    from synprune.stats.summary import console_line
+    from synprune.tracking.reader import load_mlflow
+    from synprune.tracking.uri import Store, check_readable_store
+
     LAST_TIMINGS.clear()
     t0 = time.perf_counter()
     uri = exp_id = None
     read_metric = source_metric(args.metric)
     try:
         if args.experiment is not None:
-            uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+            uri = Store.from_uri(args.tracking_uri).uri
             check_readable_store(uri)
             with store_errors(uri):
                 loaded, exp_id = load_mlflow(

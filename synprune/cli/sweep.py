@@ -1,12 +1,20 @@
-"""``synprune sweep --config FILE [--resume] [--tracking-uri URI] [--address RAY_ADDRESS]``."""
+"""``synprune sweep --config FILE [--resume] [--tracking-uri URI] [--address RAY_ADDRESS]``.
+
+Exit codes: 0 every trial recorded and finished; 1 failed trials, runs still spooled, or
+trials that ended but could not be recorded at all (:data:`UNRECORDED`: a full disk or an
+unwritable spool/artifact folder stopped the sweep; the sweep run is not FINISHED and the
+summary gives the count and the ``--resume`` command); 130 interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
+from typing import Any
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a process stopped by Ctrl-C
+UNRECORDED = 1  # trials ended but could not be written nor spooled: the sweep stopped
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,29 +80,42 @@ def run(args: argparse.Namespace) -> int:
         num_cpus=args.num_cpus,
         allow_grid_change=args.allow_grid_change,
     )
+    lines, rc = summary_lines(s, cfg.experiment, shown, resume_command(args, shown))
+    print("\n" + "\n".join(lines))
+    sys.stdout.flush()
+    return rc
+
+
+def summary_lines(s: Any, experiment: str, shown: str, resume: str) -> tuple[list[str], int]:
+    """The console summary of sweep summary ``s`` (``runtime.sweep.SweepSummary``) and the exit
+    code; ``shown``: the store URI without password, ``resume``: :func:`resume_command`."""
     mins, secs = divmod(int(s.seconds), 60)
+    took = f"{mins}m{secs:02d}s"
+    if s.unrecorded:  # a write failed past the spool: the runtime stopped the sweep
+        return [
+            f"sweep {experiment} stopped: {s.unrecorded} trial(s) ended but could not be "
+            f"recorded ({s.error or 'unknown error'}); {s.finished} finished, {s.failed} "
+            f"failed, {s.left} left to run, {s.skipped} finished before (of {s.total} trials, "
+            f"{took})",
+            "  the sweep run is not marked FINISHED; free the space / fix the folder, then",
+            f"  resume: {resume}",
+        ], UNRECORDED
     if s.interrupted:
-        print(
-            f"\nsweep {cfg.experiment} interrupted: {s.finished} finished, {s.failed} failed, "
-            f"{s.left} left to run, {s.skipped} finished before (of {s.total} trials, "
-            f"{mins}m{secs:02d}s)"
-        )
-        print(f"  resume: {resume_command(args, shown)}")
-        sys.stdout.flush()
-        return INTERRUPTED
-    print(
-        f"\nsweep {cfg.experiment}: {s.finished} finished, {s.failed} failed, {s.skipped} "
-        f"skipped (already finished) of {s.total} trials in {mins}m{secs:02d}s"
-    )
-    print(f"  store:  {shown}  (experiment {cfg.experiment!r})")
-    print(f"  ui:     synprune ui --tracking-uri {shown}")
-    print(
-        f"  stats:  synprune stats --experiment {cfg.experiment} --tracking-uri {shown} "
-        "--out report/"
-    )
+        return [
+            f"sweep {experiment} interrupted: {s.finished} finished, {s.failed} failed, "
+            f"{s.left} left to run, {s.skipped} finished before (of {s.total} trials, {took})",
+            f"  resume: {resume}",
+        ], INTERRUPTED
+    lines = [
+        f"sweep {experiment}: {s.finished} finished, {s.failed} failed, {s.skipped} "
+        f"skipped (already finished) of {s.total} trials in {took}",
+        f"  store:  {shown}  (experiment {experiment!r})",
+        f"  ui:     synprune ui --tracking-uri {shown}",
+        f"  stats:  synprune stats --experiment {experiment} --tracking-uri {shown} --out report/",
+    ]
     if s.failed:
-        print(
+        lines.append(
             f"  {s.failed} failed trial(s) keep their error in MLflow (tag `error`, "
             "error.txt); the next `synprune sweep` runs them again"
         )
-    return 1 if (s.failed or s.spooled) else 0
+    return lines, 1 if (s.failed or s.spooled) else 0

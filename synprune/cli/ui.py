@@ -60,14 +60,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def server_command(uri: str, host: str, port: int) -> list[str]:
     """The child process serving ``uri`` (a SQLite/SQL store, not a server)."""
-    from synprune.tracking.uri import check_readable_store, is_sqlite, redact, store_dir
+    from synprune.tracking.uri import Store, check_readable_store
 
-    if uri.startswith(("http://", "https://")):
-        raise ConfigError(f"--tracking-uri {redact(uri)} is already a server: open it in a browser")
+    store = Store.from_uri(uri)
+    if store.http:
+        raise ConfigError(
+            f"--tracking-uri {store.display} is already a server: open it in a browser"
+        )
     check_readable_store(uri)  # a missing / damaged SQLite file, a database without driver
     root = ""
-    if is_sqlite(uri):
-        path = store_dir(uri) / "artifacts"
+    if store.sqlite:
+        path = store.folder / "artifacts"
         path.mkdir(parents=True, exist_ok=True)
         root = path.as_uri()
     return [sys.executable, "-m", "synprune.tracking.server", uri, root, host, str(port)]
@@ -152,9 +155,10 @@ def experiment_links(base: str, only: str | None, store: str) -> list[tuple[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from synprune.tracking.uri import redact, resolve_tracking_uri
+    from synprune.tracking.uri import Store
 
-    uri = resolve_tracking_uri(args.tracking_uri)
+    store = Store.from_uri(args.tracking_uri)
+    uri = store.uri
     cmd = server_command(uri, args.host, args.port)
     check_port(args.host, args.port)
     if args.host not in LOOPBACK:
@@ -182,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         seconds = wait_until_answering(proc, base, START_TIMEOUT)
         print(
-            f"MLflow UI: {base}  (store {redact(uri)}; answered in {seconds:.1f} s; "
+            f"MLflow UI: {base}  (store {store.display}; answered in {seconds:.1f} s; "
             "Ctrl-C stops it)"
         )
         links = experiment_links(base, args.experiment, uri)

@@ -20,6 +20,7 @@ Call order inside ``synprune.experiment.train``::
                      (TrainSpec.stopping) waits min_epochs, by default
                      ceil(reg.settle_fraction() * epochs) (a sweep: the max over its grid)
     evaluation:      y_hat = reg.predict(model, x)           # MC dropout: mean of T passes
+    logged model:    reg.forecaster(model)                   # one nn.Module computing predict
     checkpoints:     reg.state_dict() / reg.load_state_dict() beside the model's
 
 On resume the loop calls ``attach`` first and ``load_state_dict`` after it (a regularizer may
@@ -117,6 +118,13 @@ class Regularizer:
             return model(x)
         finally:
             model.train(was_training)
+
+    def forecaster(self, model: nn.Module) -> nn.Module:
+        """The trained ``model`` as one exportable module ``x -> y_hat`` that computes what
+        :meth:`predict` computes (the trial's logged model, :mod:`synprune.tracking`, is this
+        module; tracking never asks which regularizer is active). Default: ``model`` itself in
+        eval mode. A regularizer that overrides :meth:`predict` overrides this too."""
+        return model.eval()
 
     def optimizer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments the regularizer sets on the training loop's ``torch.optim.AdamW``

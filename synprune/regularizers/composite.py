@@ -10,7 +10,7 @@ part takes its defaults). How the hooks compose -- the contract:
 * ``attach`` and ``after_optimizer_step``: every part, in the order of the name (``a`` then
   ``b``). Each part sees the same model, total steps and optimizer.
 * ``predict``: at most one part may override :meth:`Regularizer.predict` (refused otherwise);
-  that part predicts, else the default single eval-mode pass.
+  that part predicts (``predict`` and ``forecaster``), else the default single eval-mode pass.
 * ``optimizer_kwargs()``: the parts' dicts merged; two parts setting the same optimizer
   argument is refused at construction (``FieldError``), so e.g. weight decay is set once.
 * ``loss_penalty()``: the sum of the parts' penalties (``None`` when no part has one).
@@ -128,6 +128,11 @@ class CompositeRegularizer(Regularizer):
         if self._predictor is not None:
             return self._predictor.predict(model, x)
         return super().predict(model, x)
+
+    def forecaster(self, model: nn.Module) -> nn.Module:
+        if self._predictor is not None:  # the part that predicts also exports its prediction
+            return self._predictor.forecaster(model)
+        return super().forecaster(model)
 
     def settled(self) -> bool:
         return all(reg.settled() for reg in self.parts.values())

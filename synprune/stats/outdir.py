@@ -6,15 +6,22 @@ unchanged since (so an edited report.md, or a ranking.csv someone else put there
 ``--force`` overrides. Files the previous run wrote that this run does not write (e.g. a
 sensitivity.png from a sweep with swept fields) are removed under the same proof, so the folder
 never mixes two runs. Files the manifest does not list are never touched.
+
+Two runs into one folder at once would interleave their files and manifests: a run holds an
+exclusive ``fcntl.flock`` on the folder itself (:func:`locked`) from before it reads its rows
+until its files, manifest and MLflow log are written; a second run refuses at once. Locking the
+folder, not a lock file in it, leaves nothing behind: a refused or failed run changes nothing
+(a folder it had to create is removed again if it wrote nothing into it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +29,30 @@ from synprune.errors import ConfigError
 
 MANIFEST = "synprune-stats-manifest.json"
 TOOL = "synprune stats"
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[Path]:
+    """Hold the exclusive lock of output folder ``out`` (created if missing) for the block;
+    ``ConfigError`` at once if another process holds it. Yields ``out``."""
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: held by another process
+        os.close(fd)
+        raise ConfigError(
+            f"--out {out}: another synprune stats run is writing into this folder (it holds "
+            "the folder's lock); wait for it to finish, or choose another --out"
+        ) from None
+    try:
+        yield out
+    finally:
+        for made in created:  # nothing written: created folders go (rmdir refuses non-empty)
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        os.close(fd)  # releases the lock
 
 
 def sha256(path: Path) -> str:

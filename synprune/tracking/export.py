@@ -36,7 +36,7 @@ from synprune.tracking.schema import (
     TENSOR_PREFIX,
     TRIAL_TAGS,
 )
-from synprune.tracking.uri import experiment_id
+from synprune.tracking.uri import experiment_id, redact
 
 RUN_COLUMNS = ("run_id", "run_name", "status", "error", "start_time", "end_time")
 TAG_COLUMNS = tuple(
@@ -70,7 +70,7 @@ def _sweep_runs(client: Any, uri: str, run_id: str) -> list[Any]:
     try:
         sweep = client.get_run(run_id)
     except MlflowException:
-        raise ConfigError(f"--sweep {run_id}: no such run at {uri}") from None
+        raise ConfigError(f"--sweep {run_id}: no such run at {redact(uri)}") from None
     if sweep.data.tags.get(RUN_KIND) != "sweep":
         kind = sweep.data.tags.get(RUN_KIND, "untagged")
         raise ConfigError(
@@ -139,7 +139,7 @@ def _trial_rows(
         source = f"sweep run {sweep}"
     rows = _one_per_spec([run_row(r) for r in runs if r.data.tags.get(STATUS) != "running"])
     if not rows:
-        raise ConfigError(f"{source} at {uri} has no trial runs (nothing to export)")
+        raise ConfigError(f"{source} at {redact(uri)} has no trial runs (nothing to export)")
     return rows
 
 

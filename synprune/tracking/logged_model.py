@@ -10,8 +10,9 @@ The driver rebuilds the forecaster from the spec and the trial's payload
 
 Inputs are windows scaled with the trial's train-split statistics and the output is the scaled
 target (``y = y_scaled * target_std + target_mean``; both are in the model's metadata).
-``mc_dropout`` models predict as the trial did: the mean of ``samples`` stochastic passes (one
-batched pass over the input repeated ``samples`` times; only dropout modules in train mode).
+The logged module is the one the trial's regularizer makes of its model
+(``Regularizer.forecaster``), so it predicts as the trial did: e.g. ``mc_dropout`` models
+compute the mean of ``samples`` stochastic passes (``synprune.regularizers.mc_dropout``).
 ``masks.pt`` beside the model holds the pruning masks (True = kept) and per-tensor sparsity;
 pruned weights are exactly zero in the model itself.
 
@@ -53,44 +54,12 @@ def model_name(run_name: str) -> str:
     return _NOT_IN_NAMES.sub("_", run_name) or "model"
 
 
-class MCDropoutForecaster(nn.Module):
-    """Mean of ``samples`` MC-dropout passes (Gal & Ghahramani 2016) in one batched pass: the
-    batch is repeated ``samples`` times, so each copy draws its own dropout masks. The wrapped
-    model is in eval mode except its dropout modules (as ``MCDropoutRegularizer.predict``)."""
-
-    def __init__(self, model: nn.Module, samples: int) -> None:
-        from synprune.regularizers.mc_dropout import DROPOUT_TYPES
-
-        super().__init__()
-        self.model = model.eval()
-        for m in self.model.modules():
-            if isinstance(m, DROPOUT_TYPES):
-                m.train()
-        self.samples = int(samples)
-
-    def extra_repr(self) -> str:
-        return f"samples={self.samples}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b = x.shape[0]
-        y = self.model(x.repeat(self.samples, *([1] * (x.dim() - 1))))
-        return y.reshape(self.samples, b, *y.shape[1:]).mean(dim=0)
-
-
-def mc_samples(regularizer: Mapping[str, Any]) -> int:
-    """T of an ``mc_dropout`` regularizer spec (alone or part of ``a+b``), else 0."""
-    parts = str(regularizer.get("name", "")).split("+")
-    if "mc_dropout" not in parts:
-        return 0
-    params = dict(regularizer.get("params") or {})
-    if len(parts) > 1:
-        params = dict(params.get("mc_dropout") or {})
-    return int(params.get("samples", 30))
-
-
 def forecaster(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> nn.Module:
-    """The trained forecaster of ``spec`` from its payload, in inference mode."""
+    """The trained forecaster of ``spec`` from its payload, in inference mode: the module its
+    regularizer's :meth:`~synprune.regularizers.base.Regularizer.forecaster` makes of the model
+    (so it predicts as the trial's ``predict`` did; tracking knows no regularizer by name)."""
     from synprune.models import create_model
+    from synprune.regularizers import create_regularizer
 
     model = create_model(
         spec["model"]["name"],
@@ -101,9 +70,8 @@ def forecaster(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> nn.Module
         **dict(payload["model_kwargs"]),
     )
     model.load_state_dict(payload["state_dict"])
-    model.eval()
-    samples = mc_samples(spec["regularizer"])
-    return MCDropoutForecaster(model, samples) if samples else model
+    reg = spec["regularizer"]
+    return create_regularizer(str(reg["name"]), **dict(reg.get("params") or {})).forecaster(model)
 
 
 @contextlib.contextmanager
@@ -272,8 +240,9 @@ def log_trial_model(client: Any, uri: str, experiment_id: str, run_id: str, rec:
         "final_sparsity": float(rec.metrics.get("final_sparsity", 0.0)),
         "tensor_sparsity": dict(payload["tensor_sparsity"]),
     }
-    if isinstance(model, MCDropoutForecaster):
-        metadata["prediction"] = f"mean of {model.samples} MC-dropout passes"
+    prediction = getattr(model, "prediction", None)  # e.g. "mean of 30 MC-dropout passes"
+    if isinstance(prediction, str):
+        metadata["prediction"] = prediction
     keys = ("spec_id", "arm", "model", "dataset", "seed", "seq_len", "horizon")
     tags = {k: rec.tags[k] for k in keys if k in rec.tags}  # one exact trial is findable
     if NOTE_TAG in rec.tags:  # the model page's description: the trial's outcome

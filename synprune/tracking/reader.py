@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,12 @@ from synprune.tracking.schema import (
     VAL_LOSS,
 )
 from synprune.tracking.uri import (
+    QUIET,
+    Store,
     experiment_id,
     is_sqlite,
+    mlflow_settings,
     redact,
-    resolve_tracking_uri,
     sqlite_path,
 )
 
@@ -108,11 +109,12 @@ def _check_store(uri: str) -> None:
     """Refuse a local store that does not exist: reading must never create one."""
     from urllib.parse import urlparse
 
+    shown = redact(uri)
     if is_sqlite(uri):
         path = sqlite_path(uri)
         if str(path) in ("", ":memory:") or not path.is_file():
             raise ConfigError(
-                f"no MLflow store at {uri}: the SQLite file {path} does not exist (check "
+                f"no MLflow store at {shown}: the SQLite file {path} does not exist (check "
                 "--tracking-uri / MLFLOW_TRACKING_URI; stats never creates a store)"
             )
         return
@@ -121,7 +123,7 @@ def _check_store(uri: str) -> None:
         path = Path(parsed.path if parsed.scheme == "file" else uri)
         if not path.is_dir():
             raise ConfigError(
-                f"no MLflow store at {uri}: the folder {path} does not exist (check "
+                f"no MLflow store at {shown}: the folder {path} does not exist (check "
                 "--tracking-uri / MLFLOW_TRACKING_URI; stats never creates a store)"
             )
 
@@ -140,7 +142,8 @@ def load_mlflow(
     with plain SELECTs (see :mod:`synprune.tracking.sql`; MLflow is then not even imported);
     otherwise, or if that fails, through ``MlflowClient.search_runs`` with paging.
     """
-    tracking_uri = resolve_tracking_uri(tracking_uri)
+    store = Store.from_uri(tracking_uri)
+    tracking_uri = store.uri
     _check_store(tracking_uri)
     wanted = tuple(dict.fromkeys((metric, "test_mae", *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS)))
     found = None
@@ -236,20 +239,10 @@ def trial_rows(uri: str, experiment: str, status: str | None = "finished") -> li
             return rows
 
 
-@contextlib.contextmanager
-def _no_progress_bars() -> Iterator[None]:
+def _no_progress_bars() -> contextlib.AbstractContextManager[None]:
     """MLflow draws a tqdm bar per artifact download; none for the many small ones here
-    (the variable is read at call time and restored after)."""
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    old = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
+    (set for the block unless the user set it, restored after: ``uri.mlflow_settings``)."""
+    return mlflow_settings(QUIET)
 
 
 def load_predictions(
@@ -267,7 +260,7 @@ def load_predictions(
     if missing not in ("skip", "error"):
         raise ConfigError(f"missing={missing!r} is invalid; allowed: skip, error")
     if isinstance(client_or_uri, str) or client_or_uri is None:
-        uri = resolve_tracking_uri(client_or_uri)
+        uri = Store.from_uri(client_or_uri).uri
         _check_store(uri)
         client = _client(uri)
     else:

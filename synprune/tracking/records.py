@@ -195,7 +195,7 @@ def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> Run
     }
     if parent_run_id:
         tags[SWEEP_RUN_TAG] = parent_run_id
-    if getattr(result, "shares_training_with", ""):  # arms trained once (dropout/mc_dropout)
+    if getattr(result, "shares_training_with", ""):  # arms evaluated on one training
         tags[SHARES_TAG] = str(result.shares_training_with)
     texts = {}
     if result.notes:

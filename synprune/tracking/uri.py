@@ -3,12 +3,16 @@ CLI can validate a URI before Ray or MLflow start."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import sqlite3
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlsplit, urlunsplit
@@ -42,6 +46,91 @@ def store_dir(uri: str) -> Path:
 def artifact_root(uri: str) -> str | None:
     """Artifacts of a SQLite store go next to it; a server decides its own."""
     return (store_dir(uri) / "artifacts").as_uri() if is_sqlite(uri) else None
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where runs are stored, derived once from the tracking URI (:meth:`from_uri`).
+
+    ``uri``: what MLflow connects with (any password included: never print it); ``display``:
+    the password-free form (:func:`redact`) for every console line, report and tag;
+    ``folder``: the local folder for Ray results, the spool and lock files (:func:`store_dir`);
+    ``artifacts``: the artifact location of new experiments (:func:`artifact_root`; ``None``:
+    the server decides); ``sqlite``: a ``sqlite:`` store; ``http``: an MLflow server.
+    """
+
+    uri: str
+    display: str
+    folder: Path
+    artifacts: str | None
+    sqlite: bool
+    http: bool
+
+    @classmethod
+    def from_uri(cls, uri: str | None = None) -> Store:
+        """The store of ``uri`` (``None``: ``MLFLOW_TRACKING_URI``, else the default
+        ``sqlite:///./synprune-runs/mlflow.db``; see :func:`resolve_tracking_uri`)."""
+        resolved = resolve_tracking_uri(uri)
+        return cls(
+            uri=resolved,
+            display=redact(resolved),
+            folder=store_dir(resolved),
+            artifacts=artifact_root(resolved),
+            sqlite=is_sqlite(resolved),
+            http=urlparse(resolved).scheme.lower() in ("http", "https"),
+        )
+
+    def spool_dir(self, experiment: str) -> Path:
+        """Where the writer spools the records of ``experiment`` it could not write yet."""
+        return self.folder / "spool" / experiment
+
+    def mlflow_env(self) -> contextlib.AbstractContextManager[None]:
+        """Around MLflow calls on this store: :func:`mlflow_settings` with
+        :data:`HTTP_DEFAULTS` for a server (shorter HTTP retries) and no progress bars."""
+        return mlflow_settings({**(HTTP_DEFAULTS if self.http else {}), **QUIET})
+
+
+#: MLflow's HTTP retries, shortened so a dead server stalls a writer for seconds, not minutes
+#: (``MLFLOW_HTTP_REQUEST_*``; a value the user has set wins)
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+#: no tqdm bar per artifact upload/download (model logging, predictions)
+QUIET = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+_SETTINGS_LOCK = threading.RLock()
+_SETTINGS_DEPTH = [0]
+_SETTINGS_SAVED: dict[str, str | None] = {}
+
+
+@contextlib.contextmanager
+def mlflow_settings(defaults: Mapping[str, str]) -> Iterator[None]:
+    """MLflow reads its settings from environment variables at call time and has no other
+    API for them (3.17: ``mlflow.environment_variables``), so for the block each variable of
+    ``defaults`` the user has not set is set, and on leaving the outermost block every one is
+    restored: the process environment is the same before and after. Re-entrant; while a block
+    runs in one thread, others wait at their own block's entry (the writer is one thread)."""
+    with _SETTINGS_LOCK:
+        if _SETTINGS_DEPTH[0] == 0:
+            _SETTINGS_SAVED.clear()
+        for key, value in defaults.items():
+            if key not in os.environ:
+                _SETTINGS_SAVED.setdefault(key, None)
+                os.environ[key] = value
+        _SETTINGS_DEPTH[0] += 1
+        try:
+            yield
+        finally:
+            _SETTINGS_DEPTH[0] -= 1
+            if _SETTINGS_DEPTH[0] == 0:
+                for key, old in _SETTINGS_SAVED.items():
+                    if old is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = old
+                _SETTINGS_SAVED.clear()
 
 
 def experiment_id(client: Any, where: str, name: str) -> str:

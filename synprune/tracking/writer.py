@@ -25,10 +25,12 @@ Surviving a tracking-server restart (http URIs)
     before every later write, with growing back-off at the end of the sweep, and at the start of
     the next ``synprune sweep``. MLflow's own HTTP retries are shortened
     (``MLFLOW_HTTP_REQUEST_*``, only where the user has not set them) so a dead server stalls
-    the driver for seconds, not minutes. Writes are idempotent: each record carries a
-    ``record_id`` tag; before a spooled record is (re)written, runs left half-written by an
-    earlier attempt are retired (``status=failed``, MLflow status KILLED) and a record whose run
-    already finished is dropped.
+    the driver for seconds, not minutes: set around each of the Tracker's MLflow calls
+    (``Store.mlflow_env``) and restored after, so ``os.environ`` is never left changed.
+    Writes are idempotent: each record carries a ``record_id`` tag; before a spooled record
+    is (re)written, runs left half-written by an earlier attempt are retired
+    (``status=failed``, MLflow status KILLED) and a record whose run already finished is
+    dropped.
 
 Finished means: tag ``status=finished``, set as the very last write of a run (after metrics,
 artifacts, model and terminal MLflow status). Anything tagged ``status=running`` when a new
@@ -38,14 +40,14 @@ finished run per ``spec_id`` is ever written (``write`` drops duplicates).
 
 from __future__ import annotations
 
+import functools
 import math
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
@@ -70,32 +72,38 @@ from synprune.tracking.schema import (
 )
 from synprune.tracking.spool import Spool
 from synprune.tracking.ui_view import VIEW_TAG, view_tag_value
-from synprune.tracking.uri import artifact_root, is_sqlite, redact_text, sqlite_path, store_dir
+from synprune.tracking.uri import Store, redact_text, sqlite_path
 
 __all__ = ["RunRecord", "Tracker", "curves_png", "trial_record"]
 
-_HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
-}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _in_store_env(method: _F) -> _F:
+    """Run a Tracker method inside its store's MLflow settings (``Store.mlflow_env``)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Tracker, *args: Any, **kwargs: Any) -> Any:
+        with self.store.mlflow_env():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Tracker:
-    """The one MLflow writer of a sweep/tune driver (see the module docstring)."""
+    """The one MLflow writer of a sweep/tune driver (see the module docstring). ``uri``: a
+    tracking URI or a :class:`~synprune.tracking.uri.Store`. Leaves ``os.environ`` as it was."""
 
-    def __init__(self, uri: str, experiment: str, *, spool: bool = True) -> None:
-        self.uri = uri
+    def __init__(self, uri: str | Store, experiment: str, *, spool: bool = True) -> None:
+        self.store = uri if isinstance(uri, Store) else Store.from_uri(uri)
+        self.uri = self.store.uri
         self.experiment = experiment
-        if not is_sqlite(uri):
-            for k, v in _HTTP_DEFAULTS.items():
-                os.environ.setdefault(k, v)
-        else:
-            sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # model logging
-        self.client = MlflowClient(tracking_uri=uri)
-        self.experiment_id = self._experiment_id()
-        self.spool = Spool(store_dir(uri) / "spool" / experiment) if spool else None
+        if self.store.sqlite:
+            sqlite_path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+        with self.store.mlflow_env():
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self.experiment_id = self._experiment_id()
+        self.spool = Spool(self.store.spool_dir(experiment)) if spool else None
         self.spool_dir = self.spool.dir if self.spool is not None else None  # empty: falsy
         self._finished: set[str] = set()
         self.finished_seconds: dict[str, float] = {}  # spec_id -> train seconds, stored runs
@@ -110,7 +118,7 @@ class Tracker:
             try:
                 return self.client.create_experiment(
                     self.experiment,
-                    artifact_location=artifact_root(self.uri),
+                    artifact_location=self.store.artifacts,
                     tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, VIEW_TAG: view_tag_value()},
                 )
             except mlflow.exceptions.MlflowException:  # created meanwhile by someone else
@@ -125,6 +133,7 @@ class Tracker:
                 self.client.set_experiment_tag(exp.experiment_id, key, value)
         return str(exp.experiment_id)
 
+    @_in_store_env
     def claim_grid(self, fingerprint: str, config: str, *, allow_change: bool = False) -> None:
         """Tie the experiment to one grid (``SweepConfig.fingerprint``): a second, different
         grid under the same name is refused unless ``allow_change``.
@@ -133,14 +142,15 @@ class Tracker:
         held = exp.tags.get(GRID_TAG)
         if held and held != fingerprint and not allow_change:
             raise ConfigError(
-                f"{config}: experiment {self.experiment!r} at {self.uri} holds the runs of another "
-                f"grid (fingerprint {held}, this config {fingerprint}); name another experiment, "
-                "or pass --allow-grid-change to add this grid's trials to it"
+                f"{config}: experiment {self.experiment!r} at {self.store.display} holds the runs "
+                f"of another grid (fingerprint {held}, this config {fingerprint}); name another "
+                "experiment, or pass --allow-grid-change to add this grid's trials to it"
             )
         if held != fingerprint:
             self.client.set_experiment_tag(self.experiment_id, GRID_TAG, fingerprint)
 
     # -- reading -----------------------------------------------------------------------------
+    @_in_store_env
     def search(self, filter_string: str = "") -> list[Any]:
         """All active runs of the experiment matching ``filter_string`` (paged)."""
         runs: list[Any] = []
@@ -154,6 +164,7 @@ class Tracker:
             if not token:
                 return runs
 
+    @_in_store_env
     def finished_spec_ids(self) -> set[str]:
         """spec_ids with a finished trial run in the store or waiting in the spool."""
         runs = self.search("tags.run_kind = 'trial' and tags.status = 'finished'")
@@ -170,6 +181,7 @@ class Tracker:
         }
         return self._finished | spooled
 
+    @_in_store_env
     def retire_stale(self) -> int:
         """Mark runs an interrupted driver left ``status=running`` as failed/KILLED."""
         n = 0
@@ -187,6 +199,7 @@ class Tracker:
         self.client.set_terminated(run_id, "KILLED")
 
     # -- the sweep run -----------------------------------------------------------------------
+    @_in_store_env
     def start_parent(
         self,
         name: str,
@@ -213,6 +226,7 @@ class Tracker:
             self.client.log_text(rid, text, f"config/{fname}")
         return rid
 
+    @_in_store_env
     def end_parent(self, run_id: str, status: str, metrics: Mapping[str, float]) -> None:
         """Close the sweep run; retried with back-off, left for ``retire_stale`` if it fails."""
 
@@ -231,6 +245,7 @@ class Tracker:
                 self.last_error = _one_line(exc)
 
     # -- writing -------------------------------------------------------------------------------
+    @_in_store_env
     def write(self, rec: RunRecord) -> str:
         """Write ``rec`` (after any spooled records). Returns written | spooled | duplicate."""
         if rec.collapsed():
@@ -325,6 +340,7 @@ class Tracker:
         """Records waiting in the spool, oldest first."""
         return self.spool.records() if self.spool is not None else []
 
+    @_in_store_env
     def flush(self, timeout: float = 0.0) -> int:
         """Write spooled records, oldest first; retry with back-off for up to ``timeout`` s.
         Returns how many are still spooled."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +131,46 @@ def test_negative_mae_and_mixed_configurations_refused(
     err = capsys.readouterr().err
     assert "cell dataset=aapl model=gru seq_len=14 horizon=1 arm=none holds runs of 2" in err
     assert "train.epochs=20 vs 50" in err or "train.epochs=50 vs 20" in err
+
+
+def test_a_second_concurrent_run_into_one_out_refuses_at_once(tmp_path: Path) -> None:
+    """Two real processes: one holds ``--out``'s lock (as a running stats run does, from
+    before it reads until its files are written); ``synprune stats`` into that folder exits 2
+    at once with one line, writing nothing; once the lock is free it runs."""
+    csv = tmp_path / "rows.csv"
+    write_rows(csv)
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from synprune.stats.outdir import locked\n"
+            "with locked(Path(sys.argv[1])):\n"
+            "    print('locked', flush=True); sys.stdin.read()",
+            str(out),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        second = subprocess.run(
+            [sys.executable, "-m", "synprune", "stats", "--from-csv", str(csv), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 2
+        assert second.stderr.strip().splitlines() == [
+            f"synprune stats: error: --out {out}: another synprune stats run is writing into "
+            "this folder (it holds the folder's lock); wait for it to finish, or choose "
+            "another --out"
+        ]
+        assert list(out.iterdir()) == []  # nothing written
+    finally:
+        holder.communicate("", timeout=30)  # releases the lock
+    assert holder.returncode == 0
+    assert not out.exists()  # the holder created the folder and wrote nothing: removed
+    assert stats("--from-csv", csv, "--out", out) == 0  # free again: this run writes
+    assert (out / "report.md").is_file() and (out / MANIFEST).is_file()
