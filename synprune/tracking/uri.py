@@ -98,7 +98,10 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
 #: no tqdm bar per artifact upload/download (model logging, predictions)
-QUIET = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+QUIET = {  # no tqdm bar per artifact, no "🏃 View run ... at: URL" line per run on a server
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
 
 _SETTINGS_LOCK = threading.RLock()
 _SETTINGS_DEPTH = [0]
