@@ -167,7 +167,7 @@ def test_environment_secrets_never_reach_run_params_or_tags(
         regularizer=ComponentSpec("none"),
         seq_len=4,
     )
-    result = TrialResult(spec=spec.to_dict(), spec_id=spec.spec_id, test_mae=1.0)
+    result = TrialResult(spec=spec, test_mae=1.0)
     record = trial_record(result)
     logged = repr(record.__dict__)
     assert secret not in logged
@@ -200,23 +200,13 @@ def test_redact_removes_passwords_and_only_them(uri: str, shown: str) -> None:
 def test_no_password_in_the_error_line_of_any_verb(
     verb: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import socket
+    from builders import dead_port, store_reader_argv
 
     from synprune.cli.main import main
 
-    with socket.socket() as s:  # a loopback port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = dead_port()
     uri = f"http://alice:hunter2@127.0.0.1:{port}"
-    argv = [verb, "--tracking-uri", uri]
-    if verb != "ui":
-        argv += [
-            "--experiment",
-            "x",
-            "--out",
-            str(tmp_path / ("r" if verb == "stats" else "t.csv")),
-        ]
-    assert main(argv) == 2
+    assert main(store_reader_argv(verb, uri, tmp_path, "x")) == 2
     out = capsys.readouterr()
     assert f"http://alice:***@127.0.0.1:{port}" in out.err and "hunter2" not in out.err + out.out
 

@@ -12,9 +12,12 @@ import argparse
 import json
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synprune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synprune.experiment.results import TrialResult
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -155,13 +158,13 @@ def collapse_warning(tensor_sparsity: dict[str, float]) -> str:
     )
 
 
-def summary(result: Any) -> str:
+def summary(result: TrialResult) -> str:
     s = result.spec
     ratio = result.test_mae / result.naive_mae if result.naive_mae else math.nan
     verdict = "beats" if ratio < 1 else "does NOT beat"
     lines = [
-        f"trial {result.spec_id}: {s['model']['name']} + {s['regularizer']['name']} on "
-        f"{s['dataset']} (seq_len={s['seq_len']}, horizon={s['horizon']}, seed={s['seed']})",
+        f"trial {result.spec_id}: {s.model.name} + {s.regularizer.name} on "
+        f"{s.dataset} (seq_len={s.seq_len}, horizon={s.horizon}, seed={s.seed})",
         f"  epochs run {result.epochs_run} (best {result.best_epoch}), "
         f"{result.train_seconds:.1f} s, best val loss {result.val_loss:.5f} (scaled MSE)",
         f"  test MAE   {result.test_mae:.6g}    naive MAE  {result.naive_mae:.6g}    "

@@ -8,9 +8,12 @@ import functools
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from synprune.experiment.spec import TrialSpec
 
 #: final metrics every finished trial reports (logged as MLflow metrics). ``best_val_loss`` is
 #: ``TrialResult.val_loss``: the validation loss of the restored model as the arm predicts; it
@@ -79,8 +82,7 @@ class TrialResult:
     trained model (arms that train identically, e.g. ``dropout[p]`` and ``mc_dropout[p]``).
     """
 
-    spec: dict[str, Any]
-    spec_id: str
+    spec: TrialSpec
     status: str = "finished"
     error: str = ""
     test_mae: float = float("nan")
@@ -112,21 +114,44 @@ class TrialResult:
     #: per-window test forecasts (:func:`encode_predictions`); {} = none
     predictions: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    @property
+    def spec_id(self) -> str:
+        return self.spec.spec_id
+
     @classmethod
-    def failed(cls, spec: dict[str, Any], spec_id: str, error: str) -> TrialResult:
-        return cls(spec=spec, spec_id=spec_id, status="failed", error=error)
+    def failed(cls, spec: TrialSpec, error: str) -> TrialResult:
+        return cls(spec=spec, status="failed", error=error)
 
     def metrics(self) -> dict[str, float]:
         """The final metrics as floats (NaN where the trial failed)."""
         return {k: float(getattr(self, _METRIC_FIELDS.get(k, k))) for k in FINAL_METRICS}
 
     def to_json(self) -> dict[str, Any]:
-        """The ``train --json`` object: metrics, status and the resolved spec."""
-        d = dataclasses.asdict(self)
-        d.pop("history")
-        d.pop("model_state")
-        d.pop("predictions")
+        """The ``train --json`` object: metrics, status and the resolved spec (as a dict)."""
+        d = self.to_wire()
+        for key in ("history", "model_state", "predictions"):
+            d.pop(key)
         return d
+
+    def to_wire(self) -> dict[str, Any]:
+        """Everything, JSON-able: the form a result crosses the Ray boundary in (the spec as
+        ``TrialSpec.to_dict()``, plus ``spec_id``); :meth:`from_wire` reads it back."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["spec"] = self.spec.to_dict()
+        d["spec_id"] = self.spec_id
+        return d
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> TrialResult:
+        """The result :meth:`to_wire` wrote (its spec rebuilt, and checked against its id)."""
+        from synprune.experiment.spec import TrialSpec
+
+        fields = dict(d)
+        spec_id = fields.pop("spec_id", None)
+        spec = TrialSpec.from_dict(fields.pop("spec"))
+        if spec_id is not None and spec_id != spec.spec_id:
+            raise ValueError(f"result for spec_id {spec_id} carries spec {spec.spec_id}")
+        return cls(spec=spec, **fields)
 
 
 #: the long columns of a trial's test predictions (``predictions.csv.gz``): ``window`` is the

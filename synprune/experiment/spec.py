@@ -27,7 +27,6 @@ trial two labels is refused by the config layer.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import math
@@ -162,9 +161,7 @@ def default_min_epochs(settle_fraction: float, epochs: int) -> int:
 
 def settle_fraction(name: str, params: Mapping[str, Any]) -> float:
     """``settle_fraction()`` of regularizer ``name`` built with ``params`` (validated)."""
-    from synprune.regularizers import create_regularizer
-
-    return float(create_regularizer(name, **thaw(params)).settle_fraction())
+    return _described(name, params)[1]
 
 
 def default_protocol(dataset: str) -> str:
@@ -195,12 +192,35 @@ def resolve_regularizer(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Build regularizer ``name`` (a composite ``a+b`` too) with ``params``; return its full
     ``params()``. Raises the constructor's ``FieldError`` (``field="regularizer"`` for the
     name, a part's errors prefixed ``"<part>."``)."""
-    from synprune.regularizers import create_regularizer
+    return dict(_described(name, params)[0])
 
-    try:
-        return thaw(create_regularizer(name, **thaw(params)).params())
-    except TypeError as exc:  # a plugin factory taking **kwargs refused a keyword
-        raise ConfigError(f"regularizer {name!r}: {exc}") from None
+
+#: (name, params JSON, factories) -> (full params, settle_fraction): specs sharing a regularizer
+#: configuration build it once; keyed by the registered factories too, so a re-registered
+#: name is never answered from a stale build
+_DESCRIBED: dict[tuple[str, str, tuple[Any, ...]], tuple[dict[str, Any], float]] = {}
+
+
+def _described(name: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
+    """Regularizer ``name`` built once with ``params``: its ``params()`` and
+    ``settle_fraction()``; remembered under both the given and the full params."""
+    from synprune.regularizers import REGULARIZERS, create_regularizer, parts
+
+    factories = tuple(REGULARIZERS.get(p) for p in parts(name))
+    key = (name, json.dumps(thaw(params), sort_keys=True, default=repr), factories)
+    if key not in _DESCRIBED:
+        try:
+            reg = create_regularizer(name, **thaw(params))
+        except TypeError as exc:  # a plugin factory taking **kwargs refused a keyword
+            raise ConfigError(f"regularizer {name!r}: {exc}") from None
+        full = thaw(reg.params())
+        if len(_DESCRIBED) >= 4096:
+            _DESCRIBED.clear()
+        value = (full, float(reg.settle_fraction()))
+        _DESCRIBED[key] = value
+        _DESCRIBED[(name, json.dumps(full, sort_keys=True, default=repr), factories)] = value
+    full, fraction = _DESCRIBED[key]
+    return thaw(full), fraction
 
 
 def resolve_model(
@@ -212,21 +232,33 @@ def resolve_model(
     the full architecture comes from the model's ``resolved_arch()`` when it has one, else
     from ``params`` over the signature defaults (``None`` defaults left out). Cached.
     """
-    key = json.dumps(thaw(params), sort_keys=True, default=repr)
-    return dict(_resolve_model(name, key, seq_len, horizon))
+    from synprune.models import get_model_factory
+
+    factory = get_model_factory(name)  # unknown name: FieldError(field="model"), top level
+    key = (name, json.dumps(thaw(params), sort_keys=True, default=repr), seq_len, horizon, factory)
+    if key not in _ARCHS:
+        arch = _resolve_model(name, thaw(params), seq_len, horizon)
+        if len(_ARCHS) >= 4096:
+            _ARCHS.clear()
+        _ARCHS[key] = arch
+        # a spec rebuilt from its resolved architecture (dataclasses.replace, from_dict) finds it
+        full = (name, json.dumps(dict(arch), sort_keys=True, default=repr), seq_len, horizon)
+        _ARCHS[(*full, factory)] = arch
+    return dict(_ARCHS[key])
 
 
-@functools.lru_cache(maxsize=4096)
+#: resolved architectures by (name, params JSON, seq_len, horizon, factory)
+_ARCHS: dict[tuple[Any, ...], tuple[tuple[str, Any], ...]] = {}
+
+
 def _resolve_model(
-    name: str, params_json: str, seq_len: int, horizon: int
+    name: str, params: dict[str, Any], seq_len: int, horizon: int
 ) -> tuple[tuple[str, Any], ...]:
     import torch
 
-    from synprune.models import create_model, get_model_factory, model_fields
+    from synprune.models import create_model, model_fields
     from synprune.models.registry import REQUIRED
 
-    get_model_factory(name)  # unknown name: FieldError(field="model"), top level
-    params = json.loads(params_json)
     try:
         with torch.device("meta"):
             model = create_model(name, n_features=1, seq_len=seq_len, horizon=horizon, **params)
@@ -359,6 +391,20 @@ class TrialSpec:
         labels = {p.removeprefix("regularizer."): self.value_at(p) for p in self.swept}
         inner = ",".join(f"{k}={label_value(labels[k])}" for k in sorted(labels))
         return f"{self.regularizer.name}[{inner}]"
+
+    def label(self) -> str:
+        """``lstm synthetic dropout[p=0.3] L=8 H=1 seed=0``: the trial on the console."""
+        return (
+            f"{self.model.name} {self.dataset} {self.arm} L={self.seq_len} H={self.horizon} "
+            f"seed={self.seed}"
+        )
+
+    def run_name(self) -> str:
+        """``lstm-synthetic-dropout[p=0.3]-L8-H1-s0``: the trial's MLflow run name."""
+        return (
+            f"{self.model.name}-{self.dataset}-{self.arm}-L{self.seq_len}-H{self.horizon}"
+            f"-s{self.seed}"
+        )
 
     def value_at(self, path: str) -> Any:
         """The value of a dotted spec path (``regularizer.synaptic.p``, ``train.lr``, ...)."""

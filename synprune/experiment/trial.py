@@ -175,8 +175,7 @@ def evaluate_group(
         ref = reference_metrics(refs, forecast.numpy())
         out.append(
             TrialResult(
-                spec=spec.to_dict(),
-                spec_id=spec.spec_id,
+                spec=spec,
                 val_loss=val_loss,
                 epochs_run=fitted.epochs_run,
                 best_epoch=fitted.best_epoch,

@@ -20,9 +20,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
-from synprune.models.sizing import check_fits
+from synprune.models.sizing import check_fits, parameter_count
 from synprune.registry import Registry
 
 MODELS: Registry[nn.Module] = Registry("model", forbidden="+")
@@ -120,5 +121,9 @@ def create_model(
         MODELS.refuse_unknown(name, arch, fields)
     runtime: dict[str, Any] = {"n_features": n_features, "seq_len": seq_len, "horizon": horizon}
     runtime["dropout"] = dropout
+    if torch.get_default_device().type == "meta":  # sizing: one build, counted as it is
+        model = factory(**runtime, **arch)
+        check_fits(name, factory, runtime, arch, fields, count=parameter_count(model))
+        return model
     check_fits(name, factory, runtime, arch, fields)
     return factory(**runtime, **arch)

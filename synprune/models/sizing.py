@@ -20,6 +20,7 @@ trial is additionally bounded by the device's memory, which this check does not 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -59,10 +60,25 @@ def memory_limit_bytes() -> int:
     return limit
 
 
+#: parameter counts by (factory, kwargs): a process building the same architecture for trial
+#: after trial sizes it once
+_COUNTS: dict[tuple[Any, str], int] = {}
+
+
 def meta_parameter_count(factory: Callable[..., nn.Module], kwargs: Mapping[str, Any]) -> int:
-    """Parameters of ``factory(**kwargs)`` built on the meta device (nothing allocated)."""
-    with torch.device("meta"):
-        model = factory(**kwargs)
+    """Parameters of ``factory(**kwargs)`` built on the meta device (nothing allocated);
+    remembered per (factory, kwargs)."""
+    key = (factory, json.dumps(dict(kwargs), sort_keys=True, default=repr))
+    if key not in _COUNTS:
+        with torch.device("meta"):
+            model = factory(**kwargs)
+        if len(_COUNTS) >= 1024:
+            _COUNTS.clear()
+        _COUNTS[key] = parameter_count(model)
+    return _COUNTS[key]
+
+
+def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
@@ -97,13 +113,16 @@ def check_fits(
     arch: Mapping[str, Any],
     defaults: Mapping[str, Any],
     limit: int | None = None,
+    count: int | None = None,
 ) -> int:
-    """Count the parameters of model ``name`` on the meta device; refuse it when the training
-    estimate exceeds ``limit`` (default :func:`memory_limit_bytes`). Returns the count.
+    """Count the parameters of model ``name`` on the meta device (``count``: already counted);
+    refuse it when the training estimate exceeds ``limit`` (default
+    :func:`memory_limit_bytes`). Returns the count.
 
     Invalid arguments raise from the model's own checks here, before any allocation.
     """
-    count = meta_parameter_count(factory, {**runtime, **arch})
+    if count is None:
+        count = meta_parameter_count(factory, {**runtime, **arch})
     need = count * BYTES_PER_PARAMETER
     limit = memory_limit_bytes() if limit is None else limit
     if need <= limit:

@@ -59,7 +59,15 @@ def cubic_sparsity(
     )
     if not isinstance(step, Real) or isinstance(step, bool):
         raise FieldError("step", step, "a real number")
-    p = min(max((float(step) - start) / (end - start), 0.0), 1.0)
+    return scheduled_sparsity(float(step), s_i, s_f, start, end, schedule)
+
+
+def scheduled_sparsity(
+    step: float, s_i: float, s_f: float, start: int, end: int, schedule: str
+) -> float:
+    """:func:`cubic_sparsity` for arguments already validated by :func:`validate_schedule`
+    (a pruner validates them once at construction and calls this every step)."""
+    p = min(max((step - start) / (end - start), 0.0), 1.0)
     if schedule == "ease_in":
         # paper code: s_i + (s_f - s_i) * p^3
         s = s_i + (s_f - s_i) * p**3

@@ -26,7 +26,7 @@ from synprune.regularizers.optim_hooks import (
     remove_when_collected,
     weak_hook,
 )
-from synprune.regularizers.schedules import cubic_sparsity, validate_schedule
+from synprune.regularizers.schedules import scheduled_sparsity, validate_schedule
 from synprune.regularizers.selection import Patterns, select_prunable
 
 _STATE_VERSION = 1
@@ -199,7 +199,7 @@ class SynapticPruning:
         step = self._step if step is None else step
         if step < self.start_step:
             return 0.0
-        return cubic_sparsity(
+        return scheduled_sparsity(
             step, self.initial_sparsity, self.final_sparsity, self.start_step, self.end_step,
             self.schedule,
         )  # fmt: skip

@@ -13,8 +13,11 @@ import atexit
 import math
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from synprune.experiment.spec import TrialSpec
 
 _BAR = 24
 _ANY = ("", "")  # the key of every unit when the console is not told their cells
@@ -23,12 +26,10 @@ _ANY = ("", "")  # the key of every unit when the console is not told their cell
 Key = tuple[str, str]  # (cell "model dataset L=.. H=..", regularizer family)
 
 
-def cell_key(spec: Mapping[str, Any]) -> Key:
+def cell_key(spec: TrialSpec) -> Key:
     """What a trial's cost depends on most: its model, dataset and window, then its family."""
-    cell = (
-        f"{spec['model']['name']} {spec['dataset']} L={spec['seq_len']} H={spec.get('horizon', 1)}"
-    )
-    return cell, str(spec["regularizer"]["name"])
+    cell = f"{spec.model.name} {spec.dataset} L={spec.seq_len} H={spec.horizon}"
+    return cell, spec.regularizer.name
 
 
 class Eta:
@@ -121,22 +122,9 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def describe(spec: Mapping[str, Any]) -> str:
-    """``lstm synthetic dropout[p=0.3] L=8 H=1 seed=0`` for a spec dict."""
-    label = _arm(spec)
-    return (
-        f"{spec['model']['name']} {spec['dataset']} {label} L={spec['seq_len']} "
-        f"H={spec.get('horizon', 1)} seed={spec['seed']}"
-    )
-
-
-def _arm(spec: Mapping[str, Any]) -> str:
-    try:
-        from synprune.experiment.spec import TrialSpec
-
-        return str(TrialSpec.from_dict(spec).arm)
-    except Exception:
-        return str(spec["regularizer"]["name"])
+def describe(spec: TrialSpec) -> str:
+    """``lstm synthetic dropout[p=0.3] L=8 H=1 seed=0`` (``TrialSpec.label``)."""
+    return spec.label()
 
 
 class Console:
@@ -166,11 +154,11 @@ class Console:
         self._bar_width = 0
 
     # -- events --------------------------------------------------------------------------------
-    def unit_done(self, seconds: float | None, spec: Mapping[str, Any] | None = None) -> None:
+    def unit_done(self, seconds: float | None, spec: TrialSpec | None = None) -> None:
         """A Tune trial (one or several specs, ``spec`` the first) ended after ``seconds``."""
         self._eta.done(cell_key(spec) if spec is not None else _ANY, seconds)
 
-    def trial(self, spec: Mapping[str, Any], ok: bool, text: str) -> None:
+    def trial(self, spec: TrialSpec, ok: bool, text: str) -> None:
         """One spec ended: ``finished ...`` or ``FAILED ...`` (``text`` is the detail)."""
         self.done += 1
         self.finished += ok

@@ -57,18 +57,12 @@ def parallel_slots(res: Resources, cap: int | None) -> int:
 
 def results_payload(results: Sequence[TrialResult]) -> str:
     """Results as JSON text (what a Tune trial reports to the driver; histories included)."""
-    out = []
-    for r in results:
-        d = r.to_json()
-        d["history"] = r.history
-        d["model_state"] = r.model_state  # the trained model, for the driver to log
-        d["predictions"] = r.predictions  # per-window test forecasts (predictions.csv.gz)
-        out.append(d)
-    return json.dumps(out, default=str)
+    # everything, the trained model and the per-window test forecasts included
+    return json.dumps([r.to_wire() for r in results], default=str)
 
 
 def results_from_payload(payload: str) -> list[TrialResult]:
-    return [TrialResult(**d) for d in json.loads(payload)]
+    return [TrialResult.from_wire(d) for d in json.loads(payload)]
 
 
 def execute(

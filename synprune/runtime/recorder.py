@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ray import tune
 
 from synprune.experiment.results import TrialResult
+from synprune.experiment.spec import TrialSpec
 from synprune.runtime.console import Console, describe
 from synprune.runtime.executor import results_from_payload
 from synprune.runtime.trial_errors import first_line, lost_with_node, trial_error_text
@@ -51,6 +52,7 @@ class Recorder:
     parent_run_id: str
     console: Console
     rerun_limit: int  # extra Tuner passes a group lost with its node may get
+    specs: Mapping[str, TrialSpec]  # the sweep's specs by spec_id (groups carry only dicts)
     finished: int = 0
     failed: int = 0
     lost: list[dict[str, Any]] = field(default_factory=list)  # groups to run in a new pass
@@ -69,7 +71,7 @@ class Recorder:
         if key in self.recorded:
             return
         self.recorded.add(key)
-        self.console.unit_done(result.get("seconds"), group["specs"][0])
+        self.console.unit_done(result.get("seconds"), self._first(group))
         attempts = int(result.get("attempts", 1)) + self.crashes.get(key, 0)
         if payload is None:
             self._failed(group, str(error or "the group reported no results"), attempts)
@@ -105,21 +107,21 @@ class Recorder:
                 self.lost.append(dict(group))
             if left:
                 self.console.note(
-                    f"{describe(left[0]['specs'][0])} lost with its Ray actor/node after "
+                    f"{describe(self._first(left[0]))} lost with its Ray actor/node after "
                     f"{self.crashes.get(group_key(left[0]), 1)} attempt(s) ({first_line(err)}); "
                     f"it runs again after this pass"
                     + (f" with {len(left) - 1} more trial group(s)" if len(left) > 1 else "")
                 )
             return
         for group in left:
-            self.console.unit_done(None, group["specs"][0])
+            self.console.unit_done(None, self._first(group))
             self._failed(group, err, max(1, self.crashes.get(group_key(group), 1)))
 
     def recover(self, trial: Any) -> None:
         left = self._unrecorded(trial)
         if left:
             self._crashed(left[0])
-        what = describe(left[0]["specs"][0]) if left else f"trial {trial.trial_id}"
+        what = describe(self._first(left[0])) if left else f"trial {trial.trial_id}"
         self.console.note(
             f"{what} attempt {trial.num_failures} failed "
             f"({first_line(trial_error_text(trial))}); retrying"
@@ -129,6 +131,9 @@ class Recorder:
     def _unrecorded(self, trial: Any) -> list[Group]:
         return [g for g in trial.config["batch"]["groups"] if group_key(g) not in self.recorded]
 
+    def _first(self, group: Group) -> TrialSpec:
+        return self.specs[group["ids"][0]]
+
     def _crashed(self, group: Group) -> None:
         """The batch failed while ``group`` (its first unreported one) was running."""
         key = group_key(group)
@@ -136,8 +141,9 @@ class Recorder:
 
     def _failed(self, group: Group, err: str, attempts: int) -> None:
         self.recorded.add(group_key(group))
-        for spec_id, spec in zip(group["ids"], group["specs"], strict=True):
-            self._write(TrialResult.failed(spec, spec_id, err), attempts)
+        for spec_id in group["ids"]:
+            spec = self.specs[spec_id]
+            self._write(TrialResult.failed(spec, err), attempts)
             self.failed += 1
             self.console.trial(
                 spec, False, f"FAILED after {attempts} attempt(s): {first_line(err)}"

@@ -209,11 +209,13 @@ def _run(
         total=len(pending),
         units=len(groups),
         slots=slots,
-        keys=[cell_key(group[0].to_dict()) for group in groups],
-        prior=[(cell_key(s.to_dict()), stored[s.spec_id]) for s in specs if s.spec_id in stored],
+        keys=[cell_key(group[0]) for group in groups],
+        prior=[(cell_key(s), stored[s.spec_id]) for s in specs if s.spec_id in stored],
     )
     writer = WriteQueue(tracker, on_failure=stop_requested_by)
-    recorder = Recorder(writer, parent, console, rerun_limit=cfg.max_failures)
+    recorder = Recorder(
+        writer, parent, console, rerun_limit=cfg.max_failures, specs={s.spec_id: s for s in pending}
+    )
     status = "interrupted"
     t1 = time.perf_counter()
     try:

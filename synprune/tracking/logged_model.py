@@ -65,7 +65,7 @@ def forecaster(spec: Mapping[str, Any], payload: Mapping[str, Any]) -> nn.Module
         spec["model"]["name"],
         n_features=int(payload["n_features"]),
         seq_len=int(spec["seq_len"]),
-        horizon=int(spec.get("horizon", 1)),
+        horizon=int(spec["horizon"]),
         **dict(spec["model"].get("params") or {}),
         **dict(payload["model_kwargs"]),
     )

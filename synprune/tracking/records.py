@@ -16,14 +16,14 @@ import gzip
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from synprune.experiment.params import flatten
-from synprune.experiment.results import PREDICTION_COLUMNS, decode_predictions
+from synprune.experiment.results import PREDICTION_COLUMNS, TrialResult, decode_predictions
+from synprune.experiment.spec import TrialSpec
 from synprune.tracking.schema import (
     ATTEMPTS_TAG,
     COLLAPSED_AT,
@@ -77,26 +77,12 @@ class RunRecord:
         return [n for n in value.split(", ") if n]
 
 
-def run_name(spec: Mapping[str, Any], arm: str) -> str:
-    return (
-        f"{spec['model']['name']}-{spec['dataset']}-{arm}-L{spec['seq_len']}"
-        f"-H{spec.get('horizon', 1)}-s{spec['seed']}"
-    )
-
-
-def spec_params(spec: Mapping[str, Any]) -> tuple[dict[str, str], str]:
-    """(dotted params without ``None`` values, arm label) of a spec dict."""
-    from synprune.experiment.spec import TrialSpec
-
-    try:
-        ts = TrialSpec.from_dict(spec)
-        flat, arm = ts.flat_params(), str(getattr(ts, "arm", ts.regularizer.name))
-    except Exception:  # a spec this version cannot rebuild (e.g. from an older sweep)
-        flat = {k: v for k, v in flatten(spec).items() if k != "swept"}
-        arm = str(spec["regularizer"]["name"])
+def spec_params(spec: TrialSpec) -> dict[str, str]:
+    """A spec's dotted params without ``None`` values (the arm is a tag, not a param)."""
+    flat = spec.flat_params()
     params = {k: str(v)[:MAX_PARAM] for k, v in flat.items() if v is not None}
     params.pop("arm", None)  # a tag, like model/dataset/regularizer
-    return params, arm
+    return params
 
 
 def final_metrics(result: Any) -> dict[str, float]:
@@ -133,7 +119,7 @@ def _entry_tensors(entry: Mapping[str, Any]) -> dict[str, float]:
 
 
 def histories(
-    history: list[Mapping[str, Any]], tensors: list[str]
+    history: Sequence[Mapping[str, Any]], tensors: list[str]
 ) -> tuple[list[dict[str, float]], set[str]]:
     """Per-epoch rows to log (HISTORY_METRICS, ``sparsity/<t>`` for ``tensors``, and
     ``epoch_seconds`` for timestamps) and the tensors that got a history. A trial of one epoch
@@ -177,19 +163,19 @@ def describe(result: Any, metrics: Mapping[str, float], collapsed: list[str]) ->
     return text
 
 
-def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> RunRecord:
+def trial_record(result: TrialResult, parent_run_id: str = "", attempts: int = 1) -> RunRecord:
     """The record for one ``TrialResult`` (finished or failed)."""
-    s = result.spec
-    params, arm = spec_params(s)
+    s: TrialSpec = result.spec
+    params = spec_params(s)
     tags = {
         "spec_id": result.spec_id,
-        "model": s["model"]["name"],
-        "dataset": s["dataset"],
-        "regularizer": s["regularizer"]["name"],
-        "arm": arm,
-        "seq_len": str(s["seq_len"]),
-        "horizon": str(s.get("horizon", 1)),
-        "seed": str(s["seed"]),
+        "model": s.model.name,
+        "dataset": s.dataset,
+        "regularizer": s.regularizer.name,
+        "arm": s.arm,
+        "seq_len": str(s.seq_len),
+        "horizon": str(s.horizon),
+        "seed": str(s.seed),
         "git_sha": result.git_sha,
         ATTEMPTS_TAG: str(attempts),
     }
@@ -222,7 +208,7 @@ def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> Run
     start = int(getattr(result, "start_time_ms", 0) or 0)
     return RunRecord(
         kind="trial",
-        run_name=run_name(s, arm),
+        run_name=s.run_name(),
         status=result.status,
         tags=tags,
         params=params,
@@ -232,7 +218,7 @@ def trial_record(result: Any, parent_run_id: str = "", attempts: int = 1) -> Run
         spec_id=result.spec_id,
         start_ms=start,
         end_ms=end,
-        spec=dict(s),
+        spec=s.to_dict(),
         model_state=getattr(result, "model_state", "") if result.status == "finished" else "",
         predictions=dict(getattr(result, "predictions", None) or {})
         if result.status == "finished"

@@ -9,12 +9,12 @@ accepted" ones that are legitimate, one warning line.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+from builders import dead_port, finished_result, small_spec, store_reader_argv, train_argv
 
 from synprune.cli.main import main
 
@@ -58,47 +58,16 @@ def _sweep(tmp_path: Path, cfg: str, *extra: str) -> list[str]:
     return ["sweep", "--config", cfg, "--tracking-uri", f"sqlite:///{tmp_path}/runs/m.db", *extra]
 
 
-def _dead_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real SQLite store: one experiment 'exp' with two finished trials (the real writer)."""
-    from synprune.experiment.results import TrialResult
-    from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
     from synprune.tracking.writer import Tracker, trial_record
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('st') / 'mlflow.db'}"
     tracker = Tracker(uri, "exp", spool=False)
     parent = tracker.start_parent("sweep-1", None, {}, {})
     for seed in (0, 1):
-        spec = TrialSpec(
-            dataset="synthetic",
-            model=ComponentSpec("gru", {"hidden_size": 4}),
-            regularizer=ComponentSpec("none"),
-            seq_len=8,
-            seed=seed,
-            train=TrainSpec(epochs=2),
-        )
-        result = TrialResult(
-            spec=spec.to_dict(),
-            spec_id=spec.spec_id,
-            test_mae=0.5,
-            test_rmse=0.6,
-            test_mse=0.36,
-            naive_mae=0.8,
-            naive_rmse=0.9,
-            val_loss=0.3,
-            epochs_run=2,
-            best_epoch=2,
-            final_sparsity=0.0,
-            train_seconds=1.0,
-        )
-        tracker.write(trial_record(result, parent))
+        tracker.write(trial_record(finished_result(small_spec("gru", seed=seed)), parent))
     return uri
 
 
@@ -154,21 +123,7 @@ def test_a_csv_with_100000_columns_is_refused_on_its_header(
     wide.write_text(header + "\n" + "\n".join(",".join(["1"] * n) for _ in range(20)) + "\n")
     _refused(
         capsys,
-        [
-            "train",
-            "--model",
-            "lstm",
-            "--dataset",
-            f"csv:{wide}",
-            "--target",
-            "c1",
-            "--regularizer",
-            "none",
-            "--seq-len",
-            "4",
-            "--epochs",
-            "1",
-        ],
+        train_argv(f"csv:{wide}", "none", 4, "--target", "c1", "--epochs", "1"),
         f"{wide}: header (line 1) has 100,000",
         "at most 10,000",
     )
@@ -177,19 +132,7 @@ def test_a_csv_with_100000_columns_is_refused_on_its_header(
 def test_mc_dropout_samples_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
     _refused(
         capsys,
-        [
-            "train",
-            "--model",
-            "lstm",
-            "--dataset",
-            "synthetic",
-            "--regularizer",
-            "mc_dropout",
-            "--seq-len",
-            "8",
-            "--set",
-            "regularizer.samples=100000000",
-        ],
+        train_argv("synthetic", "mc_dropout", 8, "--set", "regularizer.samples=100000000"),
         "regularizer.samples=100000000 is invalid; allowed: an integer in [1, 10000]",
     )
 
@@ -198,7 +141,7 @@ def test_mc_dropout_samples_are_bounded(capsys: pytest.CaptureFixture[str]) -> N
 def test_stats_and_export_refuse_an_http_store_that_does_not_answer(
     verb: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    uri = f"http://127.0.0.1:{_dead_port()}"
+    uri = f"http://127.0.0.1:{dead_port()}"
     out = tmp_path / ("rep" if verb == "stats" else "t.csv")
     _refused(
         capsys,
@@ -212,7 +155,7 @@ def test_sweep_address_and_ray_address_where_nothing_listens(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = _config(tmp_path, BASE)
-    port = _dead_port()
+    port = dead_port()
     _refused(
         capsys,
         _sweep(tmp_path, cfg, "--address", f"127.0.0.1:{port}"),
@@ -258,23 +201,7 @@ def test_a_csv_symlink_loop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     a.symlink_to(b)
     b.symlink_to(a)
-    _refused(
-        capsys,
-        [
-            "train",
-            "--model",
-            "lstm",
-            "--dataset",
-            f"csv:{a}",
-            "--target",
-            "x",
-            "--regularizer",
-            "none",
-            "--seq-len",
-            "4",
-        ],
-        f"{a}: cannot be opened",
-    )
+    _refused(capsys, train_argv(f"csv:{a}", "none", 4, "--target", "x"), f"{a}: cannot be opened")
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
@@ -283,19 +210,7 @@ def test_cuda_without_cuda_in_train_sweep_and_tune(
 ) -> None:
     _refused(
         capsys,
-        [
-            "train",
-            "--model",
-            "lstm",
-            "--dataset",
-            "synthetic",
-            "--regularizer",
-            "none",
-            "--seq-len",
-            "8",
-            "--set",
-            "train.device=cuda",
-        ],
+        train_argv("synthetic", "none", 8, "--set", "train.device=cuda"),
         "train.device='cuda' is invalid on this machine: torch sees no CUDA GPU",
     )
     cfg = _config(tmp_path, BASE.replace("epochs = 1", 'epochs = 1\ndevice = "cuda"'))
@@ -315,14 +230,7 @@ def test_database_uri_without_its_driver_names_the_package(
     if __import__("importlib").util.find_spec("psycopg") is not None:
         pytest.skip("psycopg (the default PostgreSQL driver) is installed here")
     uri = "postgresql://user:hunter2@127.0.0.1:1/db"
-    argv = [verb, "--tracking-uri", uri]
-    if verb != "ui":
-        argv += [
-            "--experiment",
-            "exp",
-            "--out",
-            str(tmp_path / ("r" if verb == "stats" else "t.csv")),
-        ]
+    argv = store_reader_argv(verb, uri, tmp_path, "exp")
     err = _refused(
         capsys, argv, "postgresql://user:***@127.0.0.1:1/db", "'psycopg'", "psycopg2-binary"
     )
@@ -347,15 +255,7 @@ def test_sqlite_file_that_is_no_store(
         sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.commit()
         why = "not an MLflow store"
     uri = f"sqlite:///{db}"
-    argv = [verb, "--tracking-uri", uri]
-    if verb != "ui":
-        argv += [
-            "--experiment",
-            "exp",
-            "--out",
-            str(tmp_path / ("r" if verb == "stats" else "t.csv")),
-        ]
-    _refused(capsys, argv, f"--tracking-uri {uri}: ", why)
+    _refused(capsys, store_reader_argv(verb, uri, tmp_path, "exp"), f"--tracking-uri {uri}: ", why)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.db"]  # nothing created
 
 
@@ -365,21 +265,7 @@ def test_data_dir_pointing_at_a_file(
     f = tmp_path / "not-a-folder"
     f.write_text("x")
     monkeypatch.setenv("SYNPRUNE_DATA_DIR", str(f))
-    _refused(
-        capsys,
-        [
-            "train",
-            "--model",
-            "lstm",
-            "--dataset",
-            "bitcoin",
-            "--regularizer",
-            "none",
-            "--seq-len",
-            "8",
-        ],
-        f"SYNPRUNE_DATA_DIR={f}: {f} is a file",
-    )
+    _refused(capsys, train_argv("bitcoin", "none", 8), f"SYNPRUNE_DATA_DIR={f}: {f} is a file")
     _refused(capsys, ["datasets", "fetch", "bitcoin"], "is a file, not a folder")
 
 
@@ -459,21 +345,9 @@ def test_a_datasets_section_off_the_grid_warns(tmp_path: Path) -> None:
 def test_the_same_set_key_twice(capsys: pytest.CaptureFixture[str]) -> None:
     _refused(
         capsys,
-        [
-            "train",
-            "--model",
-            "lstm",
-            "--dataset",
-            "synthetic",
-            "--regularizer",
-            "dropout",
-            "--seq-len",
-            "8",
-            "--set",
-            "regularizer.p=0.1",
-            "--set",
-            "regularizer.p=0.2",
-        ],
+        train_argv(
+            "synthetic", "dropout", 8, "--set", "regularizer.p=0.1", "--set", "regularizer.p=0.2"
+        ),
         "--set regularizer.p is given twice ('regularizer.p=0.1' and 'regularizer.p=0.2')",
     )
 
@@ -551,7 +425,7 @@ def test_sweep_on_a_database_server_that_does_not_answer(
     pytest.importorskip("psycopg2")
     monkeypatch.chdir(tmp_path)
     cfg = _config(tmp_path, BASE)
-    uri = f"postgresql+psycopg2://u:hunter2@127.0.0.1:{_dead_port()}/db"
+    uri = f"postgresql+psycopg2://u:hunter2@127.0.0.1:{dead_port()}/db"
     argv = ["sweep", "--config", cfg, "--tracking-uri", uri]
     shown = "tracking store postgresql+psycopg2://u:***@127.0.0.1:"
     err = _refused(capsys, argv, shown, "the database server does not answer")

@@ -33,7 +33,7 @@ def _spec(seed: int, sparsity: float = 0.5) -> TrialSpec:
 
 def _finished(spec: TrialSpec, mae: float) -> TrialResult:
     return TrialResult(
-        spec=spec.to_dict(), spec_id=spec.spec_id, test_mae=mae, test_rmse=mae + 0.1,
+        spec=spec, test_mae=mae, test_rmse=mae + 0.1,
         test_mse=(mae + 0.1) ** 2, naive_mae=0.8, naive_rmse=0.9, val_loss=0.3, epochs_run=2,
         best_epoch=2, final_sparsity=0.5, train_seconds=1.5,
         tensor_sparsity={"layers.0.weight_ih_l0": 0.5}, start_time_ms=1_700_000_000_000,
@@ -51,11 +51,11 @@ def store(tmp_path: Path) -> tuple[str, str, str]:
     shared = dataclasses.replace(_finished(_spec(0), 0.4), shares_training_with="peer")
     tr.write(trial_record(shared, first))
     s1 = _spec(1)
-    tr.write(trial_record(TrialResult.failed(s1.to_dict(), s1.spec_id, "ValueError: bad"), first))
+    tr.write(trial_record(TrialResult.failed(s1, "ValueError: bad"), first))
     second = tr.start_parent("sweep-2", None, {}, {})
     tr.write(trial_record(_finished(s1, 0.6), second))
     s2 = _spec(2)
-    tr.write(trial_record(TrialResult.failed(s2.to_dict(), s2.spec_id, "OSError: disk"), second))
+    tr.write(trial_record(TrialResult.failed(s2, "OSError: disk"), second))
     return uri, first, second
 
 

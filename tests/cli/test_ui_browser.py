@@ -52,7 +52,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
             assert tracker.write(rec) == "written"
             names.append(rec.run_name)
     bad = TrialSpec(dataset="synthetic", model="lstm", regularizer="dropout", seq_len=8, seed=1)
-    failed = TrialResult.failed(bad.to_dict(), bad.spec_id, "RuntimeError: out of memory")
+    failed = TrialResult.failed(bad, "RuntimeError: out of memory")
     tracker.write(trial_record(failed, sweep))
     tracker.end_parent(sweep, "finished", {"finished": 4, "failed": 1})
     return uri, names

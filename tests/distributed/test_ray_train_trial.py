@@ -61,7 +61,7 @@ def test_two_worker_trial_matches_single_worker(local_ray: Any, series: SeriesDa
     (dist,) = execute([_spec(2)], series, on_epoch=lambda e, m: seen.append((e, m)))
     (single,) = execute([_spec(1)], series)
 
-    assert dist.status == "finished" and dist.spec["workers"] == 2
+    assert dist.status == "finished" and dist.spec.workers == 2
     assert any("workers=2" in n and "gloo" in n for n in dist.notes)
     assert dist.epochs_run == 3 and len(dist.history) == 3
     # epochs streamed live to the caller, in order, with the metrics of the history

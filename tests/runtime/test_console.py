@@ -7,17 +7,20 @@ import io
 
 import pytest
 
+from synprune.experiment.spec import TrialSpec
 from synprune.runtime.console import Console, Eta, cell_key, fmt_seconds
 from synprune.runtime.trial_errors import first_line, last_failure, lost_with_node, plain_text
 
-SPEC = {
-    "dataset": "synthetic",
-    "model": {"name": "lstm", "params": {}},
-    "regularizer": {"name": "dropout", "params": {"p": 0.3}},
-    "seq_len": 8,
-    "horizon": 1,
-    "seed": 0,
-}
+SPEC = TrialSpec.from_dict(
+    {
+        "dataset": "synthetic",
+        "model": {"name": "lstm", "params": {}},
+        "regularizer": {"name": "dropout", "params": {"p": 0.3}},
+        "seq_len": 8,
+        "horizon": 1,
+        "seed": 0,
+    }
+)
 
 
 class _Stream(io.StringIO):
@@ -29,14 +32,8 @@ class _Stream(io.StringIO):
         return self._tty
 
 
-def _spec(model: str, dataset: str, reg: str = "none", seq_len: int = 7) -> dict:
-    return {
-        **SPEC,
-        "model": {"name": model, "params": {}},
-        "dataset": dataset,
-        "regularizer": {"name": reg, "params": {}},
-        "seq_len": seq_len,
-    }
+def _spec(model: str, dataset: str, reg: str = "none", seq_len: int = 7) -> TrialSpec:
+    return TrialSpec(dataset=dataset, model=model, regularizer=reg, seq_len=seq_len)
 
 
 def test_eta_with_one_kind_of_trial_is_the_mean_duration_spread_over_the_slots() -> None:

@@ -26,7 +26,7 @@ def _spec(seq_len: int = 8, seed: int = 0, reg: str = "none") -> TrialSpec:
 
 
 def _failed(spec: TrialSpec, why: str = "boom") -> TrialResult:
-    return TrialResult.failed(spec.to_dict(), spec.spec_id, f"RuntimeError: {why}")
+    return TrialResult.failed(spec, f"RuntimeError: {why}")
 
 
 def test_batches_keep_cells_together_and_give_each_slot_about_eight() -> None:

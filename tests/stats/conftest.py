@@ -53,11 +53,10 @@ def record(t: Trial, parent_run_id: str = "") -> Any:
         }
     )
     if t.error:
-        result = TrialResult.failed(spec.to_dict(), spec.spec_id, t.error)
+        result = TrialResult.failed(spec, t.error)
     else:
         result = TrialResult(
-            spec=spec.to_dict(),
-            spec_id=spec.spec_id,
+            spec=spec,
             test_mae=t.test_mae,
             test_rmse=1.2 * t.test_mae,
             test_mse=(1.2 * t.test_mae) ** 2,

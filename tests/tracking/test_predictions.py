@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import small_spec
 
 from synprune.errors import DataError
 from synprune.experiment.results import (
@@ -18,7 +19,6 @@ from synprune.experiment.results import (
     decode_predictions,
     encode_predictions,
 )
-from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 from synprune.tracking.reader import load_predictions, trial_rows
 from synprune.tracking.records import predictions_csv_gz
 from synprune.tracking.writer import Tracker, trial_record
@@ -37,15 +37,7 @@ def _payload(n: int = 3, h: int = 2, shift: float = 0.0) -> dict:
 
 
 def _result(seed: int, payload: dict) -> TrialResult:
-    s = TrialSpec(
-        dataset="synthetic",
-        model=ComponentSpec("lstm", {"hidden_size": 4}),
-        regularizer=ComponentSpec("none"),
-        seq_len=8,
-        seed=seed,
-        train=TrainSpec(epochs=1),
-    )
-    return TrialResult(spec=s.to_dict(), spec_id=s.spec_id, test_mae=0.5, naive_mae=1.0,
+    return TrialResult(spec=small_spec(seed=seed, epochs=1), test_mae=0.5, naive_mae=1.0,
                        snaive_mae=2.0, linear_mae=0.7, smape=1.5, mase=0.25, season=24,
                        linear_alpha=0.01, predictions=payload)  # fmt: skip
 

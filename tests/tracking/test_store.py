@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+from builders import finished_result, small_spec
 
 from synprune.experiment.results import TrialResult
-from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 from synprune.tracking.reader import trial_rows
 from synprune.tracking.uri import HTTP_DEFAULTS, QUIET, Store, mlflow_settings
 from synprune.tracking.writer import Tracker, trial_record
@@ -17,29 +17,8 @@ from synprune.tracking.writer import Tracker, trial_record
 
 def result() -> TrialResult:
     """A finished 2-epoch trial (curves.png is logged as an artifact)."""
-    s = TrialSpec(
-        dataset="synthetic",
-        model=ComponentSpec("lstm", {"hidden_size": 4}),
-        regularizer=ComponentSpec("none", {}),
-        seq_len=8,
-        train=TrainSpec(epochs=2),
-    )
     hist = [{"epoch": float(e), "train_loss": 1.0 / e, "val_loss": 1.5 / e} for e in (1, 2)]
-    return TrialResult(
-        spec=s.to_dict(),
-        spec_id=s.spec_id,
-        test_mae=0.5,
-        test_rmse=0.6,
-        test_mse=0.36,
-        naive_mae=0.8,
-        naive_rmse=0.9,
-        val_loss=0.45,
-        epochs_run=2,
-        best_epoch=2,
-        final_sparsity=0.0,
-        train_seconds=4.0,
-        history=hist,
-    )
+    return finished_result(small_spec(epochs=2), history=hist)
 
 
 def test_store_from_uri_derives_every_piece_once(

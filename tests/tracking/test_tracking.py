@@ -7,10 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from builders import finished_result, small_spec
 from mlflow.tracking import MlflowClient
 
 from synprune.experiment.results import TrialResult
-from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
+from synprune.experiment.spec import ComponentSpec, TrialSpec
 from synprune.tracking.curves import curves_png
 from synprune.tracking.reader import trial_rows
 from synprune.tracking.records import RunRecord
@@ -22,21 +23,16 @@ T0 = 1_700_000_000_000  # the trial's own start (ms since the epoch)
 
 
 def spec(seed: int = 0, epochs: int = 3) -> TrialSpec:
-    return TrialSpec(
-        dataset="synthetic",
-        model=ComponentSpec("lstm", {"hidden_size": 4}),
-        regularizer=ComponentSpec("synaptic", {"final_sparsity": 0.5}),
-        seq_len=8,
-        seed=seed,
-        train=TrainSpec(epochs=epochs),
-        swept=("regularizer.final_sparsity",),
+    synaptic = ComponentSpec("synaptic", {"final_sparsity": 0.5})
+    return small_spec(
+        regularizer=synaptic, seed=seed, epochs=epochs, swept=("regularizer.final_sparsity",)
     )
 
 
 def result(seed: int = 0, status: str = "finished", epochs: int = 3) -> TrialResult:
     s = spec(seed, epochs)
     if status == "failed":
-        return TrialResult.failed(s.to_dict(), s.spec_id, "RuntimeError: boom\n  traceback...")
+        return TrialResult.failed(s, "RuntimeError: boom\n  traceback...")
     hist = [
         {
             "epoch": float(e),
@@ -47,19 +43,9 @@ def result(seed: int = 0, status: str = "finished", epochs: int = 3) -> TrialRes
         }
         for e in range(1, epochs + 1)
     ]
-    return TrialResult(
-        spec=s.to_dict(),
-        spec_id=s.spec_id,
-        test_mae=0.5,
-        test_rmse=0.6,
-        test_mse=0.36,
-        naive_mae=0.8,
-        naive_rmse=0.9,
-        val_loss=0.45,
-        epochs_run=epochs,
-        best_epoch=epochs,
+    return finished_result(
+        s,
         final_sparsity=0.1 * epochs,
-        train_seconds=2.0 * epochs,
         tensor_sparsity={"layers.0.weight_ih_l0": 0.25, "head.weight": 0.5},
         start_time_ms=T0,
         end_time_ms=T0 + 2000 * epochs,
