@@ -1,14 +1,18 @@
-"""Fixtures for the dataset tests: a real HTTP server on 127.0.0.1 serving a folder."""
+"""Fixtures for the dataset tests: a real HTTP server on 127.0.0.1 serving a folder, and the
+folder of the real M4 Hourly files."""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from synprune.datasets.m4 import M4_FILES
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -33,3 +37,13 @@ def serve_dir(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def m4_dir() -> Path:
+    """``SYNPRUNE_DATA_DIR``, skipping the test when the M4 Hourly files are not in it."""
+    d = Path(os.environ.get("SYNPRUNE_DATA_DIR", ""))
+    missing = [f.filename for f in M4_FILES.values() if not (d / f.filename).is_file()]
+    if missing:
+        pytest.skip(f"M4 Hourly files {missing} not found in SYNPRUNE_DATA_DIR={d!s}")
+    return d

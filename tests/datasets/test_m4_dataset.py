@@ -4,7 +4,6 @@ the id checks, the deterministic series selection and the grid's ``series`` axis
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +17,6 @@ from synprune.datasets.m4_series import M4_HOURLY_IDS, m4_series_data, select_se
 from synprune.datasets.sources import SOURCES
 from synprune.errors import ConfigError, FieldError
 from synprune.experiment.spec import TrialSpec
-
-
-@pytest.fixture(scope="module")
-def m4_dir() -> Path:
-    d = Path(os.environ.get("SYNPRUNE_DATA_DIR", ""))
-    missing = [f.filename for f in M4_FILES.values() if not (d / f.filename).is_file()]
-    if missing:
-        pytest.skip(f"M4 Hourly files {missing} not found in SYNPRUNE_DATA_DIR={d!s}")
-    return d
 
 
 def test_one_series_layout(m4_dir: Path) -> None:

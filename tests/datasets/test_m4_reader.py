@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +9,6 @@ import pytest
 
 from synprune.datasets.m4 import M4_FILES, M4_HOURLY, locate_m4, read_m4, read_m4_series
 from synprune.errors import DataError, FieldError
-
-
-@pytest.fixture(scope="module")
-def m4_dir() -> Path:
-    d = Path(os.environ.get("SYNPRUNE_DATA_DIR", ""))
-    missing = [f.filename for f in M4_FILES.values() if not (d / f.filename).is_file()]
-    if missing:
-        pytest.skip(f"M4 Hourly files {missing} not found in SYNPRUNE_DATA_DIR={d!s}")
-    return d
 
 
 def test_real_hourly_files(m4_dir: Path) -> None:

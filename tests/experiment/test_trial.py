@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from builders import train_argv
 
 from synprune.cli.main import main
 from synprune.datasets import load_dataset, prepare_windows
@@ -106,25 +107,8 @@ def test_synaptic_trial_reaches_its_sparsity(synthetic) -> None:
 
 
 def test_cli_train_json_on_a_real_dataset(shared_data_dir, capsys) -> None:
-    rc = main(
-        [
-            "train",
-            "--model",
-            "lstm",
-            "--dataset",
-            "bitcoin",
-            "--regularizer",
-            "synaptic",
-            "--seq-len",
-            "7",
-            "--epochs",
-            "2",
-            "--json",
-            "--quiet",
-            "--set",
-            "model.hidden_size=8",
-        ]
-    )
+    extra = ["--epochs", "2", "--json", "--quiet", "--set", "model.hidden_size=8"]
+    rc = main(train_argv("bitcoin", "synaptic", 7, *extra))
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     for key in (
@@ -158,18 +142,7 @@ def test_cli_train_json_on_a_real_dataset(shared_data_dir, capsys) -> None:
     ],
 )
 def test_cli_train_refuses_bad_input_with_one_line(argv, needle, capsys) -> None:
-    base = [
-        "train",
-        "--model",
-        "lstm",
-        "--dataset",
-        "synthetic",
-        "--regularizer",
-        "synaptic",
-        "--seq-len",
-        "8",
-        "--quiet",
-    ]
+    base = train_argv("synthetic", "synaptic", 8, "--quiet")
     # later flags win in argparse, so --seq-len 0 overrides the base value
     rc = main(base + argv)
     err = capsys.readouterr().err.strip()
