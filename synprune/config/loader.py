@@ -65,9 +65,10 @@ from synprune.config.checks import (
     sub_table,
     toml_key,
 )
-from synprune.config.grid import AXES, ArmSource, Cut, Point, parse_grid
+from synprune.config.grid import AXES, ArmSource, Point, parse_grid
 from synprune.config.stats_table import StatsOptions, parse_stats_table
-from synprune.config.tuned import tuned_key, tuned_params
+from synprune.config.tables import ConfigTables, Resources
+from synprune.config.tuned import tuned_key
 from synprune.config.tuning import (
     DEFAULT_OPTUNA_STORAGE,
     DEFAULT_SPACE,
@@ -75,7 +76,7 @@ from synprune.config.tuning import (
     TuningConfig,
     parse_tuning,
 )
-from synprune.config.validate import check_components, check_tuning, locate
+from synprune.config.validate import check_tuning, check_unused, locate
 from synprune.errors import ConfigError, FieldError
 from synprune.experiment.params import thaw
 from synprune.experiment.spec import (
@@ -119,41 +120,14 @@ _TOP = {
 
 
 @dataclass(frozen=True)
-class Resources:
-    """Per-trial resources: ``cpu`` (Ray CPUs = torch threads), ``gpu`` (fraction ok),
-    ``workers`` (> 1: data-parallel Ray Train workers inside the trial)."""
-
-    cpu: float = 1.0
-    gpu: float = 0.0
-    workers: int = 1
-
-    @property
-    def threads(self) -> int:
-        return max(1, int(self.cpu))
-
-
-@dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(ConfigTables):
     """A validated sweep file. ``specs()`` is the grid as validated ``TrialSpec``s."""
 
-    path: Path
     text: str
     experiment: str
-    grid: Mapping[str, tuple[Any, ...]]  # the fixed axes (AXES)
-    arms: tuple[ArmSource, ...]  # the regularizer axis with its swept fields, then extras
-    model_sweeps: Mapping[str, Mapping[str, tuple[Any, ...]]]
-    train_sweeps: Mapping[str, tuple[Any, ...]]
-    cuts: tuple[Cut, ...]
-    train: TrainSpec
-    models: Mapping[str, Mapping[str, Any]]
-    regularizers: Mapping[str, Mapping[str, Any]]
-    datasets: Mapping[str, Mapping[str, Any]]
     resources: Resources
     max_failures: int
     max_concurrent: int
-    tuning: TuningConfig
-    tuned_path: Path | None
-    tuned: Mapping[str, Any]
     description: str = ""
     plugins: tuple[str, ...] = ()
     protocol: str | None = None  # every trial's protocol; None: the dataset's default
@@ -162,23 +136,7 @@ class SweepConfig:
     )  # [stats]: primary comparison and margin
     notes: tuple[str, ...] = ()  # warnings about the file (the CLI prints them on stderr)
 
-    def err(self, msg: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {msg}")
-
     # -- parameters of one trial -------------------------------------------------------------
-    def reg_table(self, name: str) -> dict[str, Any]:
-        """The params a regularizer's tables give: ``[regularizers.NAME]``; a composite
-        ``a+b``: ``{a: [regularizers.a], b: [regularizers.b]}`` under ``[regularizers."a+b"]``."""
-        own = dict(self.regularizers.get(name, {}))
-        if "+" not in name:
-            return own
-        parts = {p: dict(self.regularizers.get(p, {})) for p in name.split("+")}
-        return merged(parts, own)
-
-    def tuned_params(self, model: str, dataset: str, regularizer: str) -> dict[str, Any]:
-        """The tuned file's params for one (model, dataset, regularizer); ``{}`` if none."""
-        return tuned_params(self.tuned, model, dataset, regularizer)
-
     def spec_for(
         self,
         *,
@@ -466,8 +424,8 @@ def parse_config(raw: Mapping[str, Any], path: Path, text: str = "") -> SweepCon
         stats=stats_opts,
         notes=tuple(notes),
     )
-    check_components(cfg)  # tables and swept values one by one: the clearest messages
-    cfg._expanded  # noqa: B018  -- every grid point validated now, before anything runs
+    cfg._expanded  # noqa: B018  -- every grid point validated once, now, before anything runs
+    check_unused(cfg)  # the tables and tuned entries no grid point uses
     check_tuning(cfg)
     return cfg
 

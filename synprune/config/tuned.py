@@ -8,7 +8,8 @@ Shape, as runtime/tune.py writes it::
     {"tuned": {MODEL: {DATASET: {REGULARIZER: {"params": {...}, "objective": ..., ...}}}}, ...}
 
 Only the shape is checked here; the values are validated with the config's tables by
-:func:`synprune.config.validate.check_components`.
+the specs of the grid's cells (:func:`synprune.config.validate.check_unused` for cells off
+the grid).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def tuned_key(raw: Mapping[str, Any], path: Path, err: Err) -> tuple[Path | None
 
 def read_tuned(path: Path, err: Err) -> dict[str, Any]:
     """``{model: {dataset: {regularizer: {"params": {...}, ...}}}}`` as written by tune
-    (shape only; values are checked with the config's tables by ``check_components``)."""
+    (shape only; values are checked with the config's tables by the specs)."""
     try:
         data = json.loads(path.read_text())
     except ValueError as exc:

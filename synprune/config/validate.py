@@ -10,21 +10,17 @@ grid's axes, [resources] or [tuning].
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
-from synprune.config.checks import leaf_paths, located, merged, set_path, toml_key
+from synprune.config.checks import leaf_paths, located, merged, toml_key
 from synprune.config.grid import ArmSource, Point
+from synprune.config.tables import ConfigTables
 from synprune.errors import ConfigError, FieldError
 from synprune.experiment.spec import (
     ComponentSpec,
-    TrainSpec,
     TrialSpec,
     resolve_model,
     resolve_regularizer,
 )
-
-if TYPE_CHECKING:
-    from synprune.config.loader import SweepConfig
 
 
 def _is_name(exc: FieldError, kind: str) -> bool:
@@ -40,35 +36,26 @@ def _reg(name: str) -> str:
     return f"[regularizers.{toml_key(name)}]."
 
 
-def check_components(cfg: SweepConfig) -> None:
-    """Regularizer tables, swept values, extra arms, tuned params and train sweeps, one at a
-    time over the tables, so that a bad value is named by the key that holds it."""
+def check_unused(cfg: ConfigTables) -> None:
+    """What no grid point uses, so no spec validated it: ``[regularizers.*]`` tables of
+    regularizers off the grid, and tuned entries of (model, dataset, regularizer) cells off it.
+    Everything the grid uses was validated once, by its specs (:func:`locate` names the key)."""
     path = cfg.path
+    used = {part for arm in cfg.arms for part in (arm.regularizer, *arm.regularizer.split("+"))}
     # parts before composites: a value a composite inherits is blamed on the part's table
-    for name in sorted(cfg.regularizers, key=lambda n: ("+" in n, n)):
+    for name in sorted(set(cfg.regularizers) - used, key=lambda n: ("+" in n, n)):
         try:
             resolve_regularizer(name, cfg.reg_table(name))
         except FieldError as exc:
             raise located(
                 exc, path, _reg(name)[:-1] + ": " if _is_name(exc, "regularizer") else _reg(name)
             ) from None
-    for arm in cfg.arms:
-        for field_path, values in arm.fields.items():
-            for v in values:
-                params = cfg.reg_table(arm.regularizer)
-                set_path(params, field_path, v)
-                try:
-                    resolve_regularizer(arm.regularizer, params)
-                except FieldError as exc:
-                    if _is_name(exc, "regularizer"):
-                        raise located(exc, path, _name_key(arm)) from None
-                    if exc.prefix + exc.field == field_path:
-                        raise located(exc, path, arm.where) from None
-                    where = f"with {arm.where}{field_path}={v!r}: {_reg(arm.regularizer)}"
-                    raise located(exc, path, where) from None
+    on_grid = {arm.regularizer for arm in cfg.arms}
     for model, by_ds in cfg.tuned.items():
         for ds, by_reg in by_ds.items():
             for reg, entry in by_reg.items():
+                if model in cfg.grid["model"] and ds in cfg.grid["dataset"] and reg in on_grid:
+                    continue  # validated by the specs of its cell
                 params = merged(cfg.reg_table(reg), entry.get("params", {}))
                 try:
                     resolve_regularizer(reg, params)
@@ -76,19 +63,16 @@ def check_components(cfg: SweepConfig) -> None:
                     name = cfg.tuned_path.name if cfg.tuned_path else "tuned"
                     where = f"{name}: tuned.{model}.{ds}.{reg}.params."
                     raise located(exc, path, where) from None
-    base = dataclasses.asdict(cfg.train)
-    for f, values in cfg.train_sweeps.items():
-        for v in values:
-            try:
-                TrainSpec.from_mapping({**base, f: v})
-            except FieldError as exc:
-                where = (
-                    "[grid].train." if exc.field == f else f"with [grid].train.{f}={v!r}: [train]."
-                )
-                raise located(exc, path, where, "train.") from None
 
 
-def locate(cfg: SweepConfig, exc: FieldError, point: Point) -> FieldError:
+def _swept_context(point: Point, skip: str = "") -> str:
+    """``with [grid].regularizers.synaptic.start_frac=0.85: `` -- the point's swept values
+    (but ``skip``), each by its key, before the key a bad value came from."""
+    items = [f"{point.arm.where}{q}={v!r}" for q, v in point.reg_combo if q != skip]
+    return f"with {', '.join(items)}: " if items else ""
+
+
+def locate(cfg: ConfigTables, exc: FieldError, point: Point) -> FieldError:
     """``exc`` from the spec of ``point``, named by the key of the file that set the field."""
     path, p, f = cfg.path, exc.prefix, exc.field
     m, ds, name = point.model, point.dataset, point.arm.regularizer
@@ -103,9 +87,11 @@ def locate(cfg: SweepConfig, exc: FieldError, point: Point) -> FieldError:
         )
     if p.startswith("regularizer."):
         rest = p.removeprefix("regularizer.")
-        ctx = f"in arm {point.label()}: " if point.reg_combo else ""
+        ctx = _swept_context(point)
         if rest + f in dict(point.reg_combo):
-            return located(exc, path, ctx + point.arm.where, "regularizer.")
+            return located(
+                exc, path, _swept_context(point, rest + f) + point.arm.where, "regularizer."
+            )
         if rest + f in leaf_paths(cfg.tuned_params(m, ds, name)):
             tuned = cfg.tuned_path.name if cfg.tuned_path else "tuned"
             return located(
@@ -125,7 +111,7 @@ def locate(cfg: SweepConfig, exc: FieldError, point: Point) -> FieldError:
     return located(exc, path, _name_key(point.arm) if f == "regularizer" else "[grid].")
 
 
-def check_tuning(cfg: SweepConfig) -> None:
+def check_tuning(cfg: ConfigTables) -> None:
     """[tuning]'s window, seeds and epochs, and the model tables of models off the grid's
     axis, through the same constructors (``TrialSpec`` at the grid's first point)."""
     path, t, g = cfg.path, cfg.tuning, cfg.grid
