@@ -79,14 +79,8 @@ from synprune.config.tuning import (
 from synprune.config.validate import check_tuning, check_unused, locate
 from synprune.errors import ConfigError, FieldError
 from synprune.experiment.params import thaw
-from synprune.experiment.spec import (
-    PROTOCOLS,
-    ComponentSpec,
-    TrainSpec,
-    TrialSpec,
-    default_min_epochs,
-    settle_fraction,
-)
+from synprune.experiment.resolve import default_min_epochs, settle_fraction
+from synprune.experiment.spec import PROTOCOLS, ComponentSpec, TrainSpec, TrialSpec
 
 __all__ = [
     "AXES",

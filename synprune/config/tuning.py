@@ -27,7 +27,7 @@ from typing import Any
 
 from synprune.config.checks import check_int, check_keys, located, sub_table
 from synprune.errors import FieldError
-from synprune.experiment.spec import resolve_regularizer
+from synprune.experiment.resolve import resolve_regularizer
 
 _TUNING = {
     "trials",

@@ -15,12 +15,8 @@ from synprune.config.checks import leaf_paths, located, merged, toml_key
 from synprune.config.grid import ArmSource, Point
 from synprune.config.tables import ConfigTables
 from synprune.errors import ConfigError, FieldError
-from synprune.experiment.spec import (
-    ComponentSpec,
-    TrialSpec,
-    resolve_model,
-    resolve_regularizer,
-)
+from synprune.experiment.resolve import resolve_model, resolve_regularizer
+from synprune.experiment.spec import ComponentSpec, TrialSpec
 
 
 def _is_name(exc: FieldError, kind: str) -> bool:

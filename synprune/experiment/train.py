@@ -58,7 +58,8 @@ from torch import nn
 
 from synprune.datasets import WindowedData
 from synprune.experiment.evaluate import predict
-from synprune.experiment.spec import TrainSpec, default_min_epochs
+from synprune.experiment.resolve import default_min_epochs
+from synprune.experiment.spec import TrainSpec
 from synprune.regularizers import Regularizer
 
 EpochCallback = Callable[[int, dict[str, float]], None]

@@ -14,6 +14,7 @@ def curves_png(
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    from matplotlib import ticker
     from matplotlib.figure import Figure
 
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
@@ -28,6 +29,9 @@ def curves_png(
     ax.set_ylabel("MSE (scaled)")
     if all(h.get(k, 1.0) > 0 for h in history for k in ("train_loss", "val_loss")):
         ax.set_yscale("log")
+        # plain tick labels: the default 10^k labels go through mathtext, a third of the time
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(_tick))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.legend()
     ax.grid(alpha=0.3)
     if has_sp:
@@ -47,3 +51,7 @@ def curves_png(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _tick(value: float, _pos: object = None) -> str:
+    return f"{value:.3g}"

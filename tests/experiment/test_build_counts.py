@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import synprune.experiment.spec as spec_module
+import synprune.experiment.resolve as resolve_module
 import synprune.models.sizing as sizing
 import synprune.regularizers.synaptic as synaptic
 import synprune.regularizers.synaptic_regularizer as synaptic_regularizer
@@ -117,8 +117,8 @@ def _load(tmp_path: Path, seeds: int) -> list[TrialSpec]:
 def test_loading_a_config_builds_each_regularizer_configuration_once(
     counts: Counts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeds: int
 ) -> None:
-    monkeypatch.setattr(spec_module, "_DESCRIBED", {})  # nothing resolved yet
-    monkeypatch.setattr(spec_module, "_ARCHS", {})
+    monkeypatch.setattr(resolve_module, "_DESCRIBED", {})  # nothing resolved yet
+    monkeypatch.setattr(resolve_module, "_ARCHS", {})
     specs = _load(tmp_path, seeds)
     assert sum(s.regularizer.name == "synaptic" for s in specs) == 2 * seeds
     # whatever the number of specs: the grid's one synaptic configuration and the two corners

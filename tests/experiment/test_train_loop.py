@@ -17,7 +17,8 @@ from torch import nn
 
 from synprune.datasets import WindowedData
 from synprune.errors import FieldError
-from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec, default_min_epochs
+from synprune.experiment.resolve import default_min_epochs
+from synprune.experiment.spec import ComponentSpec, TrainSpec, TrialSpec
 from synprune.experiment.train import FitResult, fit, should_stop, validation_loss
 from synprune.experiment.trial import group_by_training
 from synprune.regularizers import Regularizer, create_regularizer
