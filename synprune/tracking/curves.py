@@ -30,8 +30,10 @@ def curves_png(
     if all(h.get(k, 1.0) > 0 for h in history for k in ("train_loss", "val_loss")):
         ax.set_yscale("log")
         # plain tick labels: the default 10^k labels go through mathtext, a third of the time
+        values = [h[k] for h in history for k in ("train_loss", "val_loss") if k in h]
+        decades = math.log10(max(values) / min(values)) if values else 0.0
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(_tick))
-        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.yaxis.set_minor_formatter(ticker.FuncFormatter(_minor if decades < 1.5 else _none))
     ax.legend()
     ax.grid(alpha=0.3)
     if has_sp:
@@ -55,3 +57,15 @@ def curves_png(
 
 def _tick(value: float, _pos: object = None) -> str:
     return f"{value:.3g}"
+
+
+def _minor(value: float, _pos: object = None) -> str:
+    """Minor log ticks labelled at 2, 3 and 5 times a power of ten (plain text)."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return _tick(value) if any(abs(mantissa - m) < 1e-6 for m in (2, 3, 5)) else ""
+
+
+def _none(_value: float, _pos: object = None) -> str:
+    return ""
