@@ -20,13 +20,22 @@ if TYPE_CHECKING:
     from synprune.experiment.results import TrialResult
 
 
+#: the built-in names, for --help without importing torch (a test keeps them equal to the
+#: registries; plugins add more)
+BUILTIN_MODELS = ("rnn", "lstm", "gru", "patchtst")
+BUILTIN_REGULARIZERS = ("none", "dropout", "mc_dropout", "synaptic", "weight_decay", "l1")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="rnn | lstm | gru | patchtst")
+    p.add_argument(
+        "--model", required=True, help=f"a registered model: {' | '.join(BUILTIN_MODELS)}"
+    )
     p.add_argument("--dataset", required=True, help="a registered dataset or csv:PATH")
     p.add_argument(
         "--regularizer",
         required=True,
-        help="none | dropout | mc_dropout | synaptic, or parts joined by '+' (synaptic+dropout)",
+        help=f"a registered regularizer: {' | '.join(BUILTIN_REGULARIZERS)}, or parts joined by "
+        "'+' (synaptic+dropout)",
     )
     p.add_argument("--seq-len", type=int, required=True, help="input window length")
     p.add_argument("--horizon", type=int, default=1, help="steps forecast (default 1)")

@@ -135,3 +135,18 @@ def test_the_readme_names_every_shipped_config() -> None:
     configs = sorted(p.name for p in (README.parent / "configs").glob("*.toml"))
     text = README.read_text()
     assert [c for c in configs if f"configs/{c}" not in text] == []
+
+
+def test_train_help_names_every_built_in_model_and_regularizer() -> None:
+    """``train --help`` lists the built-ins without importing torch; they must stay the
+    registries' names (a regularizer added without touching the help fails here)."""
+    from synprune.cli.train import BUILTIN_MODELS, BUILTIN_REGULARIZERS
+    from synprune.models import get_model_factory, list_models
+    from synprune.regularizers import REGULARIZERS, list_regularizers
+
+    def ours(factory: object) -> bool:  # other tests may register plugins of their own
+        return str(getattr(factory, "__module__", "")).startswith("synprune.")
+
+    assert sorted(BUILTIN_MODELS) == sorted(n for n in list_models() if ours(get_model_factory(n)))
+    regs = [n for n in list_regularizers() if ours(REGULARIZERS.get(n))]
+    assert sorted(BUILTIN_REGULARIZERS) == sorted(regs)
