@@ -11,13 +11,11 @@ other datasets have no official test horizon / Naive2 benchmark to place them ag
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-from typing import Any
 
 from synprune.errors import FieldError
 
-FORECASTERS = ("naive", "snaive", "naive2", "linear")
+FORECASTERS = ("naive", "snaive", "naive2", "linear")  # references.m4.REFERENCE_FORECASTERS
 #: dataset name -> M4 frequency (``synprune.datasets.m4``)
 M4_DATASETS = {"m4_hourly": "hourly"}
 DEFAULT_SEQ_LEN = 168  # one week of hourly points
@@ -40,17 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """Single-threaded BLAS for the many small ridge problems (168 x 168): multi-threaded
-    OpenBLAS oversubscribes a busy 2-core machine (measured for 414 series: 37 s with 2 BLAS
-    threads under load, 2.2 s with 1). ``threadpoolctl`` is optional (a numpy-stack package)."""
-    try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - the pinned stack has it
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def parse_dataset(value: str) -> tuple[str, str, str | None]:
     """``(dataset, frequency, series id or None)`` of ``--dataset``; ``FieldError`` otherwise."""
     name, sep, series = value.partition(":")
@@ -67,7 +54,7 @@ def evaluate(
 ) -> dict[str, dict[str, float]]:
     """``{forecaster: {"smape", "mase", "owa"}}`` on ``dataset`` (``m4_hourly[:ID]``)."""
     from synprune.datasets.m4 import m4_spec, read_m4, read_m4_series
-    from synprune.references.m4 import M4_BENCHMARKS, linear_m4, score_m4
+    from synprune.references.m4 import reference_scores
 
     _, freq, series = parse_dataset(dataset)
     if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
@@ -89,15 +76,7 @@ def evaluate(
             "--seq-len", seq_len, f"an integer in [1, {longest}] for {dataset} (the shortest "
             f"training series minus the validation and one target of {horizon} points)"
         )  # fmt: skip
-    forecasts: dict[str, dict[str, Any]] = {
-        f: {sid: fn(train, horizon, season) for sid, (train, _) in table.items()}
-        for f, fn in M4_BENCHMARKS.items()
-    }
-    with _one_blas_thread():
-        forecasts["linear"] = {
-            sid: linear_m4(tr, horizon, seq_len) for sid, (tr, _) in table.items()
-        }
-    return score_m4({f: forecasts[f] for f in FORECASTERS}, table, season)
+    return reference_scores(table, horizon, season, seq_len)
 
 
 def _table(scores: dict[str, dict[str, float]], dataset: str, seq_len: int) -> str:

@@ -32,6 +32,7 @@ relative to Naive2 (``metrics``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -214,3 +215,38 @@ def linear_m4(
     val_in, val_out = z[n - h - L : n - h][None], z[n - h :][None]
     fit = fit_linear(win[:, :L], win[:, L:], val_in, val_out, alphas)
     return fit.predict(z[n - L :][None])[0] * sd + mu
+
+
+#: the reference forecasters ``reference_scores`` reports, in order
+REFERENCE_FORECASTERS = ("naive", "snaive", "naive2", "linear")
+
+
+def reference_scores(
+    table: Mapping[str, tuple[ArrayLike, ArrayLike]], horizon: int, season: int, seq_len: int
+) -> dict[str, dict[str, float]]:
+    """``{forecaster: {"smape", "mase", "owa"}}`` of M4's Naive, sNaive, Naive2 and the linear
+    reference (:func:`linear_m4` on ``seq_len`` inputs) over the series of ``table``
+    (``{id: (train, test)}``), scored by :func:`score_m4` (OWA relative to Naive2)."""
+    forecasts: dict[str, dict[str, ArrayLike]] = {
+        f: {
+            sid: fn(np.asarray(train, dtype=float), horizon, season)
+            for sid, (train, _) in table.items()
+        }
+        for f, fn in M4_BENCHMARKS.items()
+    }
+    with _one_blas_thread():
+        forecasts["linear"] = {
+            sid: linear_m4(tr, horizon, seq_len) for sid, (tr, _) in table.items()
+        }
+    return score_m4({f: forecasts[f] for f in REFERENCE_FORECASTERS}, table, season)
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    """Single-threaded BLAS for the many small ridge problems (168 x 168): multi-threaded
+    OpenBLAS oversubscribes a busy 2-core machine (measured for 414 series: 37 s with 2 BLAS
+    threads under load, 2.2 s with 1). ``threadpoolctl`` is optional (a numpy-stack package)."""
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - the pinned stack has it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
