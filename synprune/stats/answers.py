@@ -18,6 +18,7 @@ import pandas as pd
 
 from synprune.stats.dm import dataset_lines, dm_table
 from synprune.stats.effects import BOOT_SEED, N_BOOT, effects_table, seed_cube
+from synprune.stats.m4 import m4_answer
 from synprune.stats.primary import MARGIN, Primary, primary_comparison
 from synprune.stats.ranking import FAMILY, BlockDesign
 from synprune.stats.refs import REFERENCES, reference_cells, reference_lines, reference_table
@@ -46,6 +47,9 @@ class Answers:
     boot_seed: int
     margin: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the M4 scores of M4 rows (:mod:`synprune.stats.m4`), and a note on them
+    m4: pd.DataFrame | None = None
+    m4_note: str = ""
 
 
 def resolve_primary(
@@ -174,6 +178,8 @@ def build_answers(
             refs = reference_table(mae, found)
             ref_lines = tuple(reference_lines(refs))
     seeds = design.n_seeds.to_numpy()
+    in_design = rows.set_index(list(design.blocks)).index.isin(m.index)
+    m4, m4_note = m4_answer(rows[in_design], design.treatment)
     return Answers(
         effects=effects,
         primary=prim,
@@ -188,6 +194,8 @@ def build_answers(
         boot_seed=boot_seed,
         margin=margin,
         notes=tuple(notes),
+        m4=m4,
+        m4_note=m4_note,
     )
 
 

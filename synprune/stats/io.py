@@ -30,7 +30,10 @@ NAIVE = "naive_mae"
 #: (persistence) MAE / RMSE, and the seasonal-naive and linear MAE newer trials log
 NAIVE_COLUMNS = ("naive_mae", "naive_rmse", "snaive_mae", "linear_mae")
 VAL_LOSS = "val_loss"
-EXTRA_METRICS = (*NAIVE_COLUMNS, "test_mae", VAL_LOSS)
+#: the scale-free errors (M4's definitions, :mod:`synprune.references.metrics`), carried beside
+#: the metric when logged so trials.csv holds them and the M4 table can be rebuilt from it
+SCALE_FREE = ("smape", "mase")
+EXTRA_METRICS = (*NAIVE_COLUMNS, "test_mae", VAL_LOSS, *SCALE_FREE)
 #: spec params kept as columns (the report's first line shows them)
 RUN_PARAM_COLUMNS = ("protocol", "train.stopping")
 #: CSV columns holding spec fields (MLflow param names): they make up the configuration

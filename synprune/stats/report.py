@@ -56,6 +56,7 @@ def planned_files(res: StatsResult, with_predictions: bool = False) -> list[str]
         names += ["primary.csv"] if a.primary is not None else []
         names += ["references.csv"] if a.references is not None else []
         names += ["dm.csv"] if a.dm is not None else []
+        names += ["m4.csv"] if a.m4 is not None else []
     if with_predictions:
         names.append(PREDICTIONS)
     return names
@@ -142,6 +143,8 @@ def write_outputs(
             csv("references.csv", a.references)
         if a.dm is not None:
             csv("dm.csv", a.dm)
+        if a.m4 is not None:
+            csv("m4.csv", a.m4)
     if predictions is not None and with_preds:
         # full precision; gzip with mtime 0 so identical rows give identical bytes
         predictions.to_csv(

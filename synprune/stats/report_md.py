@@ -187,6 +187,17 @@ def _budget_section(res: StatsResult) -> list[str]:
     ]
 
 
+def _m4_section(res: StatsResult) -> list[str]:
+    a = res.answers
+    if a is None or (a.m4 is None and not a.m4_note):
+        return []
+    if a.m4 is None:
+        return ["## M4 scores", "", a.m4_note, ""]
+    from synprune.stats.m4 import m4_section
+
+    return list(m4_section(a.m4, a.m4_note))
+
+
 def _failures_section(res: StatsResult) -> list[str]:
     f, d = res.failures, res.design
     lines = ["## Failed trials, dropped rows and incomplete blocks", ""]
@@ -244,6 +255,7 @@ def render_markdown(
         *effects_section(res),
         *dm_section(res),
         *references_section(res),
+        *_m4_section(res),
         *_selection_section(res),
         *_budget_section(res),
         *_friedman_section(res),

@@ -15,7 +15,7 @@ import pandas as pd
 from synprune.errors import ConfigError, DataError
 from synprune.experiment.results import PREDICTION_COLUMNS
 from synprune.stats.integrity import CONFIG_ID, FINISHED, check_nonnegative, config_fingerprint
-from synprune.stats.io import INT_COLUMNS, KEY, NAIVE_COLUMNS, TrialRows, dedupe
+from synprune.stats.io import INT_COLUMNS, KEY, NAIVE_COLUMNS, SCALE_FREE, TrialRows, dedupe
 from synprune.tracking.schema import (
     ARM,
     BEST_VAL_LOSS,
@@ -85,7 +85,7 @@ def _run_rows_to_frame(
     finished = df[STATUS] == FINISHED
     if metric not in df.columns or df.loc[finished, metric].isna().all():
         raise ConfigError(f"unknown --metric '{metric}': no finished run in {source} logged it")
-    for c in dict.fromkeys((metric, *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS)):
+    for c in dict.fromkeys((metric, *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS, *SCALE_FREE)):
         if c in df.columns:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     if BEST_VAL_LOSS in df.columns:  # the restored best; older stores logged it as val_loss
@@ -100,7 +100,7 @@ def _run_rows_to_frame(
             f"{before - len(df)} rerun(s) of the same spec_id: kept the latest run of each "
             "(a finished run over a failed one)"
         )
-    extra = [c for c in (*NAIVE_COLUMNS, VAL_LOSS) if c in df.columns and c != metric]
+    extra = [c for c in (*NAIVE_COLUMNS, VAL_LOSS, *SCALE_FREE) if c in df.columns and c != metric]
     cols = ["run_id", SPEC_ID, *KEY, "regularizer", STATUS, "error", CONFIG_ID, metric, *extra]
     return df[cols].reset_index(drop=True)
 
@@ -145,7 +145,9 @@ def load_mlflow(
     store = Store.from_uri(tracking_uri)
     tracking_uri = store.uri
     _check_store(tracking_uri)
-    wanted = tuple(dict.fromkeys((metric, "test_mae", *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS)))
+    wanted = tuple(
+        dict.fromkeys((metric, "test_mae", *NAIVE_COLUMNS, VAL_LOSS, BEST_VAL_LOSS, *SCALE_FREE))
+    )
     found = None
     if fast:
         from synprune.tracking.sql import read_runs_sql

@@ -21,7 +21,10 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PINNED = {
     "study.toml": (1029, "14f8836726cc222e49680b5ef94c8f74ab49f8d7f90de019d4bb2fccd17b37a5"),
     # seeds 0-2 of the first 0-5 plan: a subset of its spec_ids, so the stored runs are kept
-    "paper-protocol.toml": (600, "3d984cdd639ec91c883f3e1613603e6043d769c112a95d3f1f8239368ec3d499"),
+    "paper-protocol.toml": (
+        600,
+        "3d984cdd639ec91c883f3e1613603e6043d769c112a95d3f1f8239368ec3d499",
+    ),
 }
 
 
