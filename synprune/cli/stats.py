@@ -259,7 +259,8 @@ def _read_compute_write(
         assert uri is not None and exp_id is not None
         logged = _logged_options(uri, exp_id)
         if logged is not None:
-            primary = primary or logged.primary
+            if primary is None and logged.primary is not None:
+                primary = _config_primary(logged.primary, rows, args.select_on)
             margin = logged.margin if margin is None else margin
     args.resolved_margin = 0.01 if margin is None else margin
     args.resolved_primary = _check_primary_names(primary, rows, args.select_on, loaded.source)
@@ -362,6 +363,22 @@ def _logged_options(uri: str, exp_id: str) -> StatsOptions | None:
     if opts.primary is not None:
         print(f"primary comparison {opts.primary[0]} vs {opts.primary[1]} from [stats] in {where}")
     return opts
+
+
+def _config_primary(
+    pair: tuple[str, str], rows: pd.DataFrame, select_on: str | None
+) -> tuple[str, str] | None:
+    """The config's ``[stats] primary`` pair when it names treatments of this ranking; the
+    pair names families, so ranking arms (no --select-on) has none: said, not refused (only a
+    pair given with --primary is refused)."""
+    col = "regularizer" if select_on or "arm" not in rows.columns else "arm"
+    if set(pair) <= set(rows[col].astype(str)):
+        return pair
+    print(
+        f"no primary comparison: [stats] primary {pair[0]} vs {pair[1]} names regularizer "
+        "families, and this ranks arms (--select-on val_loss ranks families)"
+    )
+    return None
 
 
 def _check_primary_names(

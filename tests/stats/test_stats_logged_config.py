@@ -87,3 +87,33 @@ def test_dm_from_predictions_stored_with_the_runs(tmp_path: Path, sqlite_uri: st
     dm = pd.read_csv(default / "dm.csv")
     assert set(dm["arm_a"]) == {"synaptic"} and set(dm["arm_b"]) == {"dropout"}
     assert len(dm) == 2 and (dm["windows"] == 20).all()
+
+
+def test_a_config_primary_of_families_is_skipped_when_arms_are_ranked(
+    tmp_path: Path, sqlite_uri: str, capsys: object
+) -> None:
+    """``[stats] primary`` names families; ``stats`` without --select-on ranks arms, where the
+    pair is no treatment: it says so and goes on (a --primary given by hand is refused)."""
+    from synprune.tracking.writer import Tracker
+
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('experiment = "arms"\n[stats]\nprimary = ["synaptic", "dropout"]\n')
+    sweep = Tracker(sqlite_uri, "arms", spool=False)
+    pid = sweep.start_parent("sweep", cfg, {}, {"n_trials": 24})
+    arms = {"none": 1.0, "dropout[p=0.1]": 0.97, "synaptic[final_sparsity=0.5]": 0.95}
+    grid = itertools.product(("aapl", "bitcoin"), arms, (0, 1))
+    trials = [
+        Trial(ds, arm, seed, 8.0 * arms[arm] + 0.013 * i, 0.5 + 0.01 * i)
+        for i, (ds, arm, seed) in enumerate(grid)
+    ]
+    write_store(sqlite_uri, "arms", trials, pid)
+    sweep.end_parent(pid, "finished", {})
+    args = ["stats", "--experiment", "arms", "--tracking-uri", sqlite_uri, "--no-log"]
+    assert main([*args, "--bootstrap", "100", "--out", str(tmp_path / "arms")]) == 0
+    said = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "no primary comparison: [stats] primary synaptic vs dropout names regularizer" in said
+    assert not (tmp_path / "arms" / "primary.csv").exists()
+    families = tmp_path / "families"
+    assert main([*args, "--select-on", "val_loss", "--out", str(families)]) == 0
+    assert pd.read_csv(families / "primary.csv").iloc[0]["a"] == "synaptic"
+    assert main([*args, "--primary", "synaptic,dropout", "--out", str(tmp_path / "x")]) == 2
