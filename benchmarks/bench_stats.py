@@ -61,7 +61,7 @@ def build_store(db: Path, n_runs: int, epochs: int) -> tuple[float, int]:
         )  # fmt: skip
         spec_id = spec.spec_id
         # the params and tags the real writer logs (tracking.records), so the layout cannot drift
-        params, arm_tag = spec_params(spec.to_dict())
+        params, arm_tag = spec_params(spec), spec.arm
         # ~1% fail; half of those are rerun (same spec_id, finished later)
         outcomes = ["finished"]
         if rng.random() < 0.01:
