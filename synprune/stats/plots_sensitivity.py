@@ -46,6 +46,9 @@ def sensitivity_figure(
             ax = axes[r][c]
             sub = data[(data["model"] == model) & (data["family"] == family)]
             xs = np.sort(sub["x"].unique()) if len(sub) else np.array([0.0])
+            # values spread over decades (weight decay 0.01..10, L1 1e-7..1e-4): a log axis,
+            # where a linear one piles all but the largest onto one tick
+            log_x = bool(xs.size > 2 and xs.min() > 0 and xs.max() / xs.min() >= 100)
             span = float(xs.max() - xs.min()) if xs.size > 1 else 1.0
             step = 0.012 * span
             ax.axhline(1.0, color="0.45", linestyle="--", linewidth=1.0, zorder=1)
@@ -53,10 +56,11 @@ def sensitivity_figure(
                 g = sub[(sub["dataset"] == ds) & (sub["variant"] == var)].sort_values("x")
                 if g.empty:
                     continue
-                shift = (i - (len(lines) - 1) / 2) * step  # keep error bars apart
+                offset = i - (len(lines) - 1) / 2  # keep error bars apart
                 ls, mk = style[var]
+                x = g["x"].to_numpy()
                 ax.errorbar(
-                    g["x"].to_numpy() + shift,
+                    x * 1.06**offset if log_x else x + offset * step,
                     g["mean"].to_numpy(),
                     yerr=np.nan_to_num(g["ci95"].to_numpy(), nan=0.0),
                     color=colors[ds],
@@ -69,6 +73,9 @@ def sensitivity_figure(
                 )
             if sub.empty:
                 ax.text(0.5, 0.5, "no arms", ha="center", va="center", transform=ax.transAxes)
+            if log_x:
+                ax.set_xscale("log")
+                ax.minorticks_off()
             ax.set_xticks(xs)
             ax.set_xticklabels([f"{x:g}" for x in xs], fontsize=8)
             ax.tick_params(axis="y", labelsize=8)
