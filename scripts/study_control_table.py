@@ -1,6 +1,7 @@
-"""The control table of docs/study/README.md ("Longer training, or pruning?"), from the frozen rows.
+"""The control table of docs/study/previous/README.md ("Longer training, or pruning?"), from the
+frozen rows of the previous (per-arm stopping) study.
 
-    python scripts/study_control_table.py [docs/study]
+    python scripts/study_control_table.py [docs/study/previous]
 
 Reads ``trials.csv`` and ``selection.csv`` of the study's --select-on report and
 ``control/trials.csv``, takes per block (dataset x model x seq_len x horizon) the mean test MAE
@@ -83,7 +84,7 @@ def table(means: pd.DataFrame) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    study = Path(argv[0]) if argv else Path("docs/study")
+    study = Path(argv[0]) if argv else Path("docs/study/previous")
     print("\n".join(table(block_means(study))))
     return 0
 
