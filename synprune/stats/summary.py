@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from synprune.stats.analysis import StatsResult
-from synprune.stats.headline import pct_change
 
 TIE_TOL = 1e-9
 
@@ -106,47 +105,6 @@ def omnibus_sentence(res: StatsResult) -> str:
 
 def _what(res: StatsResult) -> str:
     return "families" if res.selection is not None else "arms"
-
-
-def effect_sentence(res: StatsResult, limit: int = 4) -> str | None:
-    """How large the best treatment's lead is: the median over blocks (and range) of its
-    metric relative to each other treatment's, in %, so that a significant rank difference is
-    never read as a large one. None when there is no single best or a cell is not positive."""
-    names, _ = best(res)
-    m = res.design.matrix
-    if len(names) != 1 or m.empty or not bool(np.all(m.to_numpy(dtype=float) > 0)):
-        return None
-    top = names[0]
-    others = [str(t) for t in res.avg_ranks.sort_values(kind="stable").index if str(t) != top]
-    shown = others[:limit]
-    if "none" in others and "none" not in shown:  # the unregularized baseline, always
-        shown = [*shown[: limit - 1], "none"]
-    parts = []
-    changes = pct_change(m, top, tuple(shown))
-    for other in shown:
-        pct = changes[f"vs_{other}"]
-        parts.append(
-            f"vs `{other}` {float(pct.median()):+.2f} % "
-            f"(range {float(pct.min()):+.1f} to {float(pct.max()):+.1f} %)"
-        )
-    rest = len(others) - len(shown)
-    more = f"; {rest} more in the tables below" if rest else ""
-    one = "family" if res.selection is not None else "arm"
-    return (
-        f"**How large?** `{top}`'s `{res.metric}` relative to each other {one}'s, "
-        f"median over the {len(m)} blocks: " + "; ".join(parts) + more + " (negative: lower error)."
-    )
-
-
-def answer(res: StatsResult) -> list[str]:
-    """The ranking answer, how large the lead is, and the tuning budget, in words."""
-    lines = ranking_answer(res)
-    effect = effect_sentence(res)
-    if effect is not None:
-        lines += ["", effect]
-    if res.budget is not None:
-        lines += ["", f"**Tuning budget?** {res.budget.summary(res.alpha)}"]
-    return lines
 
 
 def ranking_answer(res: StatsResult) -> list[str]:

@@ -40,6 +40,27 @@ def _seeds_caveat(a: Answers) -> str:
     )
 
 
+def lead_sentence(res: StatsResult) -> str | None:
+    """How large the best treatment's lead is, in the one measure the report uses for effect
+    sizes: the geometric-mean error ratio with its bootstrap interval (effects.csv), against
+    `none` and the primary comparator where the effects table has them."""
+    a = res.answers
+    names = [str(n) for n in res.avg_ranks.index[res.avg_ranks == res.avg_ranks.min()]]
+    if a is None or a.effects is None or len(names) != 1:
+        return None
+    rows = a.effects[a.effects["family"] == names[0]]
+    if rows.empty:
+        return None
+    parts = [
+        f"vs `{r.versus}` {r.gmean_ratio:.4f} (95 % CI {r.ci_low:.3f}–{r.ci_high:.3f})"
+        for r in rows.itertuples()
+    ]
+    return (
+        f"**How large?** `{names[0]}`'s error ratio (geometric mean over blocks, as in "
+        f'"Effect sizes" below): ' + "; ".join(parts) + " (< 1: lower error)."
+    )
+
+
 def verdict_block(res: StatsResult) -> list[str]:
     """Plain words, in order: primary answer, ranking, per dataset, references, power."""
     a = res.answers
@@ -53,7 +74,10 @@ def verdict_block(res: StatsResult) -> list[str]:
             "",
         ]
     head, _, sig = ranking_answer(res)
-    lines += [head, "", sig, ""]
+    lines += [head, ""]
+    lead = lead_sentence(res)
+    lines += [lead, ""] if lead else []
+    lines += [sig, ""]
     if a is None:
         return lines
     if a.primary is not None:

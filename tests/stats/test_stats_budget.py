@@ -13,7 +13,7 @@ import synprune.stats.budget as budget_mod
 from synprune.cli.main import main
 from synprune.stats.analysis import analyze
 from synprune.stats.budget import budget_check
-from synprune.stats.summary import effect_sentence
+from synprune.stats.verdict import lead_sentence
 
 
 def _rows(n_blocks: int = 8, syn_arms: int = 4) -> pd.DataFrame:
@@ -95,11 +95,10 @@ def test_report_says_how_large_the_lead_is_not_only_whether_it_is_significant() 
             for arm, mae in arms.items()
         ]
     )  # fmt: skip
-    text = effect_sentence(analyze(rows, "test_mae"))
-    # a / none = 0.9, 0.9; a / b = 0.75, 0.9; listed in order of average rank (none 2.25, b 2.75)
-    assert text == (
-        "**How large?** `a`'s `test_mae` relative to each other arm's, median over the 2 "
-        "blocks: vs `none` -10.00 % (range -10.0 to -10.0 %); vs `b` -17.50 % "
-        "(range -25.0 to -10.0 %) (negative: lower error)."
-    )
-    assert effect_sentence(analyze(rows.assign(test_mae=1.0), "test_mae")) is None  # no best
+    res = analyze(rows, "test_mae", primary=("a", "b"), n_boot=200)
+    text = lead_sentence(res)
+    # the one effect measure of the report: the geometric-mean ratio with its interval, against
+    # none and the primary comparator (a / none = 0.9, 0.9; a / b = 0.75, 0.9)
+    assert text is not None and text.startswith("**How large?** `a`'s error ratio (geometric mean")
+    assert "vs `none` 0.9000 (95 % CI" in text and f"vs `b` {(0.75 * 0.9) ** 0.5:.4f}" in text
+    assert lead_sentence(analyze(rows.assign(test_mae=1.0), "test_mae")) is None  # no best
