@@ -60,7 +60,15 @@ FINAL_METRICS = (
     *_TRIAL_METRICS[_AFTER_NAIVE:],
 )
 #: the columns a reader of the runs table wants first (docs: "MLflow UI")
-KEY_METRICS = ("test_mae", "naive_mae", "ratio_to_naive", "final_sparsity")
+KEY_METRICS = (
+    "test_mae",
+    "naive_mae",
+    "ratio_to_naive",
+    "snaive_mae",
+    "linear_mae",
+    "mase",
+    "final_sparsity",
+)
 
 TENSOR_PREFIX = "sparsity/"
 TOP_TENSORS = 5

@@ -27,7 +27,14 @@ VIEW_KEY = "synprune"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 GRID_TAGS = ("arm", "model", "dataset", "seq_len", "horizon", "seed")
 TRAINING_CURVES = ("val_loss", "train_loss", "sparsity")
-TEST_BARS = ("ratio_to_naive", "test_mae", "naive_mae", "final_sparsity")
+TEST_BARS = (
+    "ratio_to_naive",
+    "test_mae",
+    "naive_mae",
+    "snaive_mae",
+    "linear_mae",
+    "final_sparsity",
+)
 
 
 def _col(kind: str, key: str) -> str:
