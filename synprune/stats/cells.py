@@ -52,17 +52,33 @@ def _summarise(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
     return out.drop(columns="sd")
 
 
+#: the other reference forecasts' MAE, shown beside a test_mae table (the naive one is
+#: ``naive_column(metric)``)
+MAE_REFERENCES = ("snaive_mae", "linear_mae")
+
+
+def reference_columns(metric: str, naive: str | None) -> list[str]:
+    """The references shown beside ``metric``: its naive counterpart, and for ``test_mae`` the
+    seasonal-naive and linear MAE."""
+    return [*([naive] if naive else []), *(MAE_REFERENCES if metric == "test_mae" else ())]
+
+
 def cell_table(
     rows: pd.DataFrame, metric: str, blocks: Sequence[str], naive: str | None
 ) -> pd.DataFrame:
-    """Long table: blocks..., arm, n_seeds, mean, ci95 (half-width), naive mean per block."""
+    """Long table: blocks..., arm, n_seeds, mean, ci95 (half-width), then each reference's
+    mean per block (:func:`reference_columns`, those the rows carry)."""
     blocks = list(blocks)
     ok = rows[np.isfinite(rows[metric].to_numpy(dtype=float))]
     out = _summarise(ok, [*blocks, "arm"], metric).rename(columns={"n": "n_seeds"})
     out = out[[*blocks, "arm", "n_seeds", "mean", "ci95"]]
-    if naive and naive in rows.columns:
-        nv = rows[np.isfinite(rows[naive].to_numpy(dtype=float))]
-        per_block = nv.groupby(blocks, sort=True, observed=True)[naive].mean().rename(naive)
+    for ref in reference_columns(metric, naive):
+        if ref not in rows.columns:
+            continue
+        nv = rows[np.isfinite(rows[ref].to_numpy(dtype=float))]
+        if nv.empty:
+            continue
+        per_block = nv.groupby(blocks, sort=True, observed=True)[ref].mean().rename(ref)
         out = out.merge(per_block.reset_index(), on=blocks, how="left")
     return out
 
@@ -88,7 +104,8 @@ def mean_ci(mean: float, half: float, significant: int = 4) -> str:
 
 
 def wide_cells(cells: pd.DataFrame, blocks: Sequence[str], naive: str | None) -> pd.DataFrame:
-    """The paper's shape: one row per block, one column per arm with "mean ± ci"; naive last."""
+    """The paper's shape: one row per block, one column per arm with "mean ± ci"; the
+    references last (naive, then seasonal naive and linear where present)."""
 
     blocks = list(blocks)
     few = " (2 seeds)"  # a t interval from two seeds (t = 12.7): labelled, not read as precise
@@ -100,9 +117,10 @@ def wide_cells(cells: pd.DataFrame, blocks: Sequence[str], naive: str | None) ->
     )
     wide = labels.pivot_table(index=blocks, columns="arm", values="cell", aggfunc="first")
     wide.columns.name = None
-    if naive and naive in cells.columns:
-        nv = cells.groupby(blocks, sort=True, observed=True)[naive].first()
-        wide[naive] = [mean_ci(v, np.nan) for v in nv.reindex(wide.index)]
+    for ref in [naive, *MAE_REFERENCES]:
+        if ref and ref in cells.columns:
+            nv = cells.groupby(blocks, sort=True, observed=True)[ref].first()
+            wide[ref] = [mean_ci(v, np.nan) for v in nv.reindex(wide.index)]
     return wide.reset_index()
 
 

@@ -112,6 +112,16 @@ def _headline_section(res: StatsResult) -> list[str]:
     return [*lines, ""]
 
 
+def _reference_words(naive: str | None, wide: pd.DataFrame) -> str:
+    names = {
+        naive or "": "naive persistence",
+        "snaive_mae": "seasonal naive",
+        "linear_mae": "ridge regression on the same window",
+    }
+    shown = [f"`{c}` ({w})" for c, w in names.items() if c and c in wide.columns]
+    return f"; the reference forecasts in the last columns: {', '.join(shown)}" if shown else ""
+
+
 def _cells_section(res: StatsResult) -> list[str]:
     if res.cells is None or res.cells.empty:
         return []
@@ -122,7 +132,7 @@ def _cells_section(res: StatsResult) -> list[str]:
         "",
         f"`{res.metric}` per block and arm: mean over seeds ± half-width of the 95 % "
         f"Student-t interval (n seeds; no interval for one seed), in the dataset's units"
-        + (f"; `{res.naive}` (naive persistence forecast) in the last column" if res.naive and res.naive in wide else "")  # noqa: E501
+        + _reference_words(res.naive, wide)
         + ". All of it in cells.csv."
         + (" Intervals from only 2 seeds are marked “(2 seeds)”: their t quantile is 12.7, so "
            "they are rough." if (res.cells["n_seeds"] == 2).any() else ""),
