@@ -14,7 +14,7 @@ all series of the collection, the published M4 results on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -156,24 +156,3 @@ def m4_answer(rows: pd.DataFrame, treatment: str) -> tuple[pd.DataFrame | None, 
     )
     note = f"Linear reference: ridge on the last {seq_len} points (the M4 protocol's layout)."
     return m4_table(rows, treatment, refs, total_series=len(table), name=name), note
-
-
-def m4_section(table: pd.DataFrame, note: str = "") -> Sequence[str]:
-    """Markdown lines of the report's M4 section (sorted by OWA within each source)."""
-    from synprune.stats.summary import markdown_table
-
-    lines = [
-        "## M4 scores",
-        "",
-        "sMAPE (%) and MASE as the M4 competition computes them: per series over the 48 test "
-        "points, here averaged over seeds (the expected score of one training run), then the "
-        "mean over series; OWA = (sMAPE / sMAPE of Naive2 + MASE / MASE of Naive2) / 2 on the "
-        "same series (< 1 beats Naive2). The references are computed from the M4 files on the "
-        "same series; the published rows are the M4 results over all series. In m4.csv.",
-    ]
-    if note:
-        lines += ["", note]
-    order = {"this study": 0, "reference, same series": 1}
-    shown = table.assign(_o=table["source"].map(order).fillna(2))
-    shown = shown.sort_values(["_o", "owa"], kind="stable").drop(columns="_o")
-    return [*lines, "", markdown_table(shown), ""]

@@ -201,11 +201,22 @@ def _m4_section(res: StatsResult) -> list[str]:
     a = res.answers
     if a is None or (a.m4 is None and not a.m4_note):
         return []
+    lines = ["## M4 scores", ""]
     if a.m4 is None:
-        return ["## M4 scores", "", a.m4_note, ""]
-    from synprune.stats.m4 import m4_section
-
-    return list(m4_section(a.m4, a.m4_note))
+        return [*lines, a.m4_note, ""]
+    lines.append(
+        "sMAPE (%) and MASE as the M4 competition computes them: per series over the 48 test "
+        "points, here averaged over seeds (the expected score of one training run), then the "
+        "mean over series; OWA = (sMAPE / sMAPE of Naive2 + MASE / MASE of Naive2) / 2 on the "
+        "same series (< 1 beats Naive2). The references are computed from the M4 files on the "
+        "same series; the published rows are the M4 results over all series. In m4.csv."
+    )
+    if a.m4_note:
+        lines += ["", a.m4_note]
+    order = {"this study": 0, "reference, same series": 1}
+    shown = a.m4.assign(_o=a.m4["source"].map(order).fillna(2))
+    shown = shown.sort_values(["_o", "owa"], kind="stable").drop(columns="_o")
+    return [*lines, "", markdown_table(shown), ""]
 
 
 def _failures_section(res: StatsResult) -> list[str]:
