@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from synprune.stats.ranking import DEFAULT_BLOCKS
+from synprune.stats.refs import dataset_group
 
 PRED_KEY = ("dataset", "model", "seq_len", "horizon", "arm", "seed")
 PRED_VALUES = ("window", "step", "target", "prediction", "naive")
@@ -116,9 +117,11 @@ def dm_table(
 
 
 def dataset_lines(table: pd.DataFrame, a: str, b: str, alpha: float = 0.05) -> list[str]:
-    """One plain-words line per dataset from :func:`dm_table`'s rows."""
+    """One plain-words line per dataset from :func:`dm_table`'s rows (the series of a
+    collection, ``m4_hourly:H12``, on one line: ``refs.dataset_group``)."""
     lines = []
-    for ds, g in table.groupby("dataset", sort=True):
+    groups = table["dataset"].astype(str).map(dataset_group)
+    for ds, g in table.groupby(groups, sort=True):
         m = len(g)
         lower = int((g["mae_a"] < g["mae_b"]).sum())
         sig = g["p_value"] <= alpha

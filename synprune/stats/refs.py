@@ -17,6 +17,13 @@ import pandas as pd
 REFERENCES = {"naive_mae": "naive", "snaive_mae": "seasonal naive", "linear_mae": "linear"}
 
 
+def dataset_group(dataset: str) -> str:
+    """What the per-dataset lines count together: a collection's series (``m4_hourly:H12``)
+    under the collection (``m4_hourly``), any other dataset on its own."""
+    name, sep, rest = str(dataset).partition(":")
+    return name if sep and rest and name.startswith("m4_") else str(dataset)
+
+
 def reference_cells(
     rows: pd.DataFrame, blocks: Sequence[str], index: pd.Index, column: str
 ) -> pd.Series | None:
@@ -35,11 +42,13 @@ def reference_cells(
 def reference_table(
     mae: pd.DataFrame, refs: dict[str, pd.Series], group: str = "dataset"
 ) -> pd.DataFrame:
-    """Per dataset, reference and treatment: blocks with both values, blocks where the
-    treatment's MAE (cells of ``mae``, rows = blocks) is below the reference, and the median
-    ratio MAE / reference."""
+    """Per dataset (a collection of series counts as one: :func:`dataset_group`), reference and
+    treatment: blocks with both values, blocks where the treatment's MAE (cells of ``mae``,
+    rows = blocks) is below the reference, and the median ratio MAE / reference."""
     level = mae.index.get_level_values(group) if group in (mae.index.names or []) else None
     datasets = pd.Index(level if level is not None else ["all"] * len(mae)).astype(str)
+    # the series of a collection (m4_hourly:H1, ...) are counted together, as one dataset
+    datasets = pd.Index([dataset_group(d) for d in datasets])
     out = []
     for col, ref in refs.items():
         r = ref.reindex(mae.index).to_numpy(dtype=float)

@@ -112,5 +112,9 @@ def test_stats_from_csv_writes_the_m4_table(m4_files: Path, tmp_path: Path) -> N
     assert np.isfinite(table["owa"]).all()
     report = (out / "report.md").read_text()
     assert "## M4 scores" in report and "| lstm | synaptic | this study | 6 | 2 |" in report
+    # the verdict counts the collection's series together: one references line, not six
+    refs = [ln for ln in report.splitlines() if ln.startswith("- m4_hourly")]
+    assert refs == [ln for ln in refs if ln.startswith("- m4_hourly: ")] and len(refs) == 1
+    assert refs[0] == "- m4_hourly: every treatment beats naive in all 6 block(s)."
     frozen = pd.read_csv(out / "trials.csv")
     assert {"smape", "mase"} <= set(frozen.columns)  # the table can be rebuilt from it
