@@ -72,7 +72,7 @@ def view_state() -> dict[str, Any]:
     tags = [_col("tags", t) for t in GRID_TAGS]
     models = _col("attributes", "Models")
     widths = {_col("attributes", "Run Name"): 330, _col("tags", "arm"): 210}
-    widths |= {c: 120 for c in metrics} | {c: 80 for c in tags[1:]}
+    widths |= {c: 110 for c in metrics} | {c: 80 for c in tags[1:]}
     sections = [
         _section("synprune-training", "Training (per epoch)"),
         _section("synprune-test", "Test (restored best model)"),
@@ -84,8 +84,9 @@ def view_state() -> dict[str, Any]:
     charts += [_bar(f"synprune-bar-{m}", "synprune-test", m) for m in TEST_BARS]
     return {
         "selectedColumns": [*metrics, *tags, models],
+        # the arm right after the run name: a wide table renders only the columns in view
         "columnOrder": [
-            *("0", _col("attributes", "Run Name"), *metrics, *tags),
+            *("0", _col("attributes", "Run Name"), tags[0], *metrics, *tags[1:]),
             *("runDateAndNestInfo", "duration", models),
         ],
         "columnWidths": widths,
