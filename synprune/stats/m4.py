@@ -18,6 +18,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from synprune.stats.refs import dataset_group
+
 #: published M4 Hourly results over all 414 series (sMAPE, MASE): the statistical benchmarks
 #: and the M4 paper's Table 4 (Makridakis et al. 2020); sNaive and Naive2 reproduced exactly by
 #: ``synprune reference --dataset m4_hourly``
@@ -37,9 +39,10 @@ REFERENCE_MODEL = "-"
 
 
 def collection(dataset: str) -> str | None:
-    """``m4_hourly`` for ``m4_hourly:H12``; ``None`` for anything else."""
-    name, sep, _ = str(dataset).partition(":")
-    return name if sep and name.startswith("m4_") else None
+    """``m4_hourly`` for ``m4_hourly:H12``; ``None`` for anything else (``refs.dataset_group``
+    is the one parser of series ids)."""
+    group = dataset_group(dataset)
+    return group if group != str(dataset) else None
 
 
 def m4_rows(rows: pd.DataFrame) -> str | None:
